@@ -1,0 +1,285 @@
+"""The one typed configuration of Trendscope.
+
+Loaded from ``include/config/trendscope.yaml`` (or the file named by ``TRENDSCOPE_CONFIG``),
+then overridden by environment variables. This is the only module that reads the environment.
+Every validation error names the field, e.g. ``targets.cat.crop_threshold``.
+
+Environment overrides:
+  * ``TRENDSCOPE_CONFIG``     path of the YAML file
+  * ``TRENDSCOPE_DATA_DIR``   ``data_dir``
+  * ``TRENDSCOPE_SOURCE_DIR`` ``source.path``
+  * ``TRENDSCOPE_MODELS_DIR`` ``models_dir``
+  * ``TRENDSCOPE_EXECUTOR``   ``executor``
+  * ``TRENDSCOPE__A__B=value`` any nested key ``a.b`` (value parsed as YAML)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CONFIG_PATH = PROJECT_ROOT / "include" / "config" / "trendscope.yaml"
+
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; the message names the offending field(s)."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Location(_Strict):
+    """A place whose photos are analysed; its timezone decides which day a post belongs to."""
+
+    slug: str
+    name: str = ""
+    timezone: str = "UTC"
+
+    @field_validator("slug")
+    @classmethod
+    def _slug(cls, v: str) -> str:
+        if not _SLUG.match(v):
+            raise ValueError("must be lowercase letters, digits, '-' or '_' (it is a path part)")
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA timezone {v!r}") from exc
+        return v
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class SourceConfig(_Strict):
+    """Where photos arrive: a drop zone directory (``<root>/<location>/<date>/`` or ``posts.jsonl``)."""
+
+    type: Literal["local"] = "local"
+    path: str = "data/dropzone"
+    max_file_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
+    max_pixels: int = Field(default=80_000_000, gt=0)
+
+
+class DetectorConfig(_Strict):
+    """The object detector: the offline YOLOX-Nano ONNX model or any Ultralytics YOLO model."""
+
+    backend: Literal["yolox-onnx", "ultralytics"] = "yolox-onnx"
+    weights: str = "yolox_nano.onnx"
+    name: str = ""
+    input_size: int = Field(default=416, ge=32, le=4096)
+    confidence: Probability = 0.3
+    iou: Probability = 0.45
+    max_detections: int = Field(default=100, gt=0)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+    @property
+    def model_name(self) -> str:
+        return self.name or Path(self.weights).stem
+
+
+class ClassifierConfig(_Strict):
+    """The fine-grained ImageNet classifier applied to crops and whole images (scenes)."""
+
+    backend: Literal["efficientnet-lite0"] = "efficientnet-lite0"
+    weights: str = "efficientnet_lite0.pth"
+    name: str = "efficientnet_lite0"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+class TargetConfig(_Strict):
+    """A detector class users care about, cropped and classified into fine labels.
+
+    ``fine_labels`` maps each fine label to the ImageNet class names whose probabilities it sums;
+    a plain list means each ImageNet name is its own fine label.
+    """
+
+    crop_threshold: Probability = 0.5
+    fine_threshold: Probability = 0.2
+    min_crop_pixels: int = Field(default=24, ge=1)
+    crop_padding: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05
+    fine_labels: dict[str, list[str]]
+
+    @field_validator("fine_labels", mode="before")
+    @classmethod
+    def _list_to_map(cls, v: Any) -> Any:
+        if isinstance(v, list):
+            return {str(name): [str(name)] for name in v}
+        return v
+
+    @field_validator("fine_labels")
+    @classmethod
+    def _not_empty(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        if not v:
+            raise ValueError("needs at least one fine label")
+        if "other" in v:
+            raise ValueError("'other' is reserved for crops under the fine threshold")
+        for fine, names in v.items():
+            if not names:
+                raise ValueError(f"fine label {fine!r} maps to no ImageNet class")
+        return v
+
+
+class ScenesConfig(_Strict):
+    """Coarse scene category of a whole image, from ImageNet class names to categories."""
+
+    threshold: Probability = 0.25
+    categories: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class TrendsConfig(_Strict):
+    """How trend tables are computed (later: baseline window, tests)."""
+
+    include_scenes: bool = True
+
+
+class TrendscopeConfig(_Strict):
+    """The whole configuration; see ``include/config/trendscope.yaml`` for a commented example."""
+
+    data_dir: str = "data"
+    models_dir: str = "models"
+    executor: Literal["local", "kubernetes"] = "local"
+    start_date: date = date(2026, 11, 2)
+    batch_size: int = Field(default=8, ge=1, le=1024)
+    source: SourceConfig = SourceConfig()
+    locations: list[Location]
+    detector: DetectorConfig = DetectorConfig()
+    classifier: ClassifierConfig = ClassifierConfig()
+    targets: dict[str, TargetConfig] = Field(default_factory=dict)
+    scenes: ScenesConfig = ScenesConfig()
+    trends: TrendsConfig = TrendsConfig()
+
+    @model_validator(mode="after")
+    def _unique_locations(self) -> TrendscopeConfig:
+        seen: set[str] = set()
+        for loc in self.locations:
+            if loc.slug in seen:
+                raise ValueError(f"locations: slug {loc.slug!r} appears twice")
+            seen.add(loc.slug)
+        if not self.locations:
+            raise ValueError("locations: at least one location is required")
+        return self
+
+    # --- resolved paths -------------------------------------------------------------------
+    def location(self, slug: str) -> Location:
+        """The configured location ``slug``; a clear error when it is not configured."""
+        for loc in self.locations:
+            if loc.slug == slug:
+                return loc
+        known = ", ".join(loc.slug for loc in self.locations)
+        raise ConfigError(f"location {slug!r} is not configured (known: {known})")
+
+    @property
+    def location_slugs(self) -> list[str]:
+        return [loc.slug for loc in self.locations]
+
+    def resolve(self, path: str) -> str:
+        """A path from the config, relative ones taken from the current directory."""
+        if "://" in path or os.path.isabs(path):
+            return path
+        return str(Path.cwd() / path)
+
+    @property
+    def data_root(self) -> str:
+        return self.resolve(self.data_dir)
+
+    @property
+    def source_root(self) -> str:
+        return self.resolve(self.source.path)
+
+    def model_path(self, weights: str) -> str:
+        if "://" in weights or os.path.isabs(weights) or os.sep in weights:
+            return self.resolve(weights)
+        return str(Path(self.resolve(self.models_dir)) / weights)
+
+
+def _format_errors(exc: ValidationError, origin: str) -> str:
+    lines = [f"invalid Trendscope config ({origin}):"]
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; see include/config/trendscope.yaml)"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        lines.append(f"  {field}: {msg}")
+    return "\n".join(lines)
+
+
+def _set_nested(data: dict[str, Any], dotted: list[str], value: Any) -> None:
+    node = data
+    for key in dotted[:-1]:
+        child = node.get(key)
+        if not isinstance(child, dict):
+            child = {}
+            node[key] = child
+        node = child
+    node[dotted[-1]] = value
+
+
+_SIMPLE_ENV = {
+    "TRENDSCOPE_DATA_DIR": ["data_dir"],
+    "TRENDSCOPE_SOURCE_DIR": ["source", "path"],
+    "TRENDSCOPE_MODELS_DIR": ["models_dir"],
+    "TRENDSCOPE_EXECUTOR": ["executor"],
+}
+
+
+def apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """Overlay ``TRENDSCOPE_*`` environment variables onto raw config data."""
+    for var, path in _SIMPLE_ENV.items():
+        if environ.get(var):
+            _set_nested(data, path, environ[var])
+    for var, raw in environ.items():
+        if var.startswith("TRENDSCOPE__"):
+            dotted = [p.lower() for p in var[len("TRENDSCOPE__") :].split("__") if p]
+            if dotted:
+                _set_nested(data, dotted, yaml.safe_load(raw))
+    return data
+
+
+def config_path(environ: Mapping[str, str] | None = None) -> Path:
+    environ = os.environ if environ is None else environ
+    return Path(environ.get("TRENDSCOPE_CONFIG") or DEFAULT_CONFIG_PATH)
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> TrendscopeConfig:
+    """Read, overlay and validate the config; raise :class:`ConfigError` naming bad fields."""
+    environ = os.environ if environ is None else environ
+    cfg_path = Path(path) if path else config_path(environ)
+    try:
+        raw = yaml.safe_load(cfg_path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file not found: {cfg_path}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {cfg_path} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {cfg_path} must hold a mapping at the top level")
+    data = apply_env(raw, environ)
+    for key, value in (overrides or {}).items():
+        _set_nested(data, key.split("."), value)
+    try:
+        return TrendscopeConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc, str(cfg_path))) from None
