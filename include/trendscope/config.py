@@ -76,6 +76,7 @@ class SourceConfig(_Strict):
     path: str = "data/dropzone"
     max_file_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
     max_pixels: int = Field(default=80_000_000, gt=0)
+    min_side: int = Field(default=32, ge=1)
 
 
 class DetectorConfig(_Strict):

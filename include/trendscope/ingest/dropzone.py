@@ -1,0 +1,176 @@
+"""Find the posts of one location-day in a drop zone.
+
+A drop zone holds either or both of:
+  * ``<root>/<location>/<YYYY-MM-DD>/<image files>`` (the folder names the day), and
+  * ``posts.jsonl`` manifests anywhere under the root, one post per line with ``image`` (relative
+    to the manifest), ``location``, ``taken_at`` and optional metadata.
+
+A post belongs to the (location, date) of its ``taken_at`` in the location's timezone. A file a
+manifest names is never also counted from the folder layout.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from trendscope.config import Location
+
+log = logging.getLogger(__name__)
+
+MANIFEST_NAME = "posts.jsonl"
+
+
+@dataclass(frozen=True)
+class Post:
+    """One post to ingest: a file plus whatever metadata came with it."""
+
+    source_uri: str
+    location: str
+    path: Path | None
+    taken_at: datetime | None = None
+    post_id: str | None = None
+    author: str | None = None
+    caption: str | None = None
+    hashtags: list[str] | None = None
+    likes: int | None = None
+    followers: int | None = None
+    source_url: str | None = None
+    problem: str | None = None  # set when the post cannot be read at all (quarantine reason)
+    sort_key: tuple[Any, ...] = field(default=(), compare=False)
+
+
+class ManifestPost(BaseModel):
+    """One line of ``posts.jsonl``; unknown keys are ignored (exports carry many)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    image: str = Field(min_length=1)
+    location: str = Field(min_length=1)
+    taken_at: datetime
+    post_id: str | None = None
+    author: str | None = None
+    caption: str | None = None
+    hashtags: list[str] | None = None
+    likes: int | None = Field(default=None, ge=0)
+    followers: int | None = Field(default=None, ge=0)
+    source_url: str | None = None
+
+    @field_validator("hashtags", mode="before")
+    @classmethod
+    def _tags(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            v = v.replace(",", " ").split()
+        if isinstance(v, list):
+            return [str(t).lstrip("#") for t in v if str(t).strip("# ")]
+        return v
+
+    @field_validator("post_id", mode="before")
+    @classmethod
+    def _post_id(cls, v: Any) -> Any:
+        return None if v is None else str(v)
+
+
+def local_date(ts: datetime, location: Location) -> date:
+    """The calendar day of ``ts`` at ``location`` (naive times are taken as local there)."""
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=location.tz)
+    return ts.astimezone(location.tz).date()
+
+
+def _aware(ts: datetime, location: Location) -> datetime:
+    return ts.replace(tzinfo=location.tz) if ts.tzinfo is None else ts
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def _manifest_posts(
+    manifest: Path, root: Path, location: Location, day: date, referenced: set[Path]
+) -> list[Post]:
+    posts: list[Post] = []
+    with manifest.open(encoding="utf-8", errors="replace") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            where = f"{manifest}:{lineno}"
+            try:
+                raw = json.loads(line)
+                if not isinstance(raw, dict):
+                    raise ValueError("a line must be a JSON object")
+            except ValueError as exc:
+                log.warning("skipping unreadable manifest line %s: %s", where, exc)
+                continue
+            image_path = (manifest.parent / str(raw.get("image", ""))) if raw.get("image") else None
+            if image_path is not None and _inside(image_path, root):
+                referenced.add(image_path.resolve())
+            if raw.get("location") != location.slug:
+                continue
+            try:
+                mp = ManifestPost.model_validate(raw)
+            except ValidationError as exc:
+                fields = "; ".join(
+                    f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
+                )
+                log.warning("skipping invalid manifest line %s (%s)", where, fields)
+                continue
+            if local_date(mp.taken_at, location) != day:
+                continue
+            assert image_path is not None
+            problem = None
+            if not _inside(image_path, root):
+                problem = "manifest image path points outside the drop zone"
+            elif not image_path.is_file():
+                problem = "file named in the manifest is missing"
+            posts.append(
+                Post(
+                    source_uri=str(image_path.resolve() if problem is None else image_path),
+                    location=location.slug,
+                    path=image_path if problem is None else None,
+                    taken_at=_aware(mp.taken_at, location),
+                    post_id=mp.post_id,
+                    author=mp.author,
+                    caption=mp.caption,
+                    hashtags=mp.hashtags,
+                    likes=mp.likes,
+                    followers=mp.followers,
+                    source_url=mp.source_url,
+                    problem=problem,
+                )
+            )
+    return posts
+
+
+def discover_posts(source_root: str | Path, location: Location, day: date) -> list[Post]:
+    """Every post of ``location`` on ``day`` in the drop zone, in a stable order."""
+    root = Path(source_root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"drop zone not found: {root} (set source.path or --source-dir)")
+    referenced: set[Path] = set()
+    posts: list[Post] = []
+    for manifest in sorted(root.rglob(MANIFEST_NAME)):
+        posts.extend(_manifest_posts(manifest, root, location, day, referenced))
+    day_dir = root / location.slug / day.isoformat()
+    if day_dir.is_dir():
+        for path in sorted(day_dir.rglob("*")):
+            if (
+                path.is_file()
+                and not path.name.startswith(".")
+                and path.name != MANIFEST_NAME
+                and path.resolve() not in referenced
+            ):
+                posts.append(
+                    Post(source_uri=str(path.resolve()), location=location.slug, path=path)
+                )
+    return posts

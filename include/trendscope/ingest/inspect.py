@@ -1,0 +1,120 @@
+"""Check a file before anything decodes it: size, format, pixel count, orientation, capture time.
+
+Only the header is parsed here (cheap, bounded memory); a file that passes is fully decoded by
+the analyze step, which quarantines it too if the pixel data turns out to be broken.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+from trendscope.config import SourceConfig
+
+_ORIENTATION = 0x0112
+_EXIF_IFD = 0x8769
+_DATETIME_ORIGINAL = 36867
+_DATETIME = 306
+_SWAPS_AXES = {5, 6, 7, 8}
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """What the header of one file says, or why it cannot be used."""
+
+    image_id: str
+    bytes: int
+    ok: bool
+    reason: str | None = None
+    format: str | None = None
+    width: int | None = None
+    height: int | None = None
+    exif_taken_at: datetime | None = None
+
+
+def _sniff(head: bytes) -> str:
+    text = head.lstrip().lower()
+    if text.startswith((b"<!doctype html", b"<html", b"<?xml", b"<")):
+        return "not an image: the file is HTML/XML text"
+    if text[:1] in (b"{", b"["):
+        return "not an image: the file is JSON text"
+    return "not an image: unrecognised file format"
+
+
+def _exif_time(exif: Image.Exif) -> datetime | None:
+    raw = exif.get_ifd(_EXIF_IFD).get(_DATETIME_ORIGINAL) or exif.get(_DATETIME)
+    if not isinstance(raw, str):
+        return None
+    try:
+        return datetime.strptime(raw.strip("\x00 "), "%Y:%m:%d %H:%M:%S")
+    except ValueError:
+        return None
+
+
+def inspect_bytes(data: bytes, limits: SourceConfig) -> Inspection:
+    """Inspect file content; never raises for bad content, returns a quarantine reason instead."""
+    image_id = hashlib.sha256(data).hexdigest()
+    size = len(data)
+
+    def bad(reason: str, **kw: object) -> Inspection:
+        return Inspection(image_id=image_id, bytes=size, ok=False, reason=reason, **kw)  # type: ignore[arg-type]
+
+    if size == 0:
+        return bad("empty file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            fmt = img.format
+            width, height = img.size
+            if width * height > limits.max_pixels:
+                return bad(
+                    f"too many pixels ({width}x{height} > {limits.max_pixels}): refused before decoding",
+                    format=fmt,
+                )
+            exif = img.getexif()
+            orientation = int(exif.get(_ORIENTATION, 1) or 1)
+            taken = _exif_time(exif)
+            img.verify()  # structural check (PNG CRCs, etc.) without decoding pixels
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        return bad(f"decompression bomb refused before decoding: {exc}")
+    except UnidentifiedImageError:
+        return bad(_sniff(data[:64]))
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        return bad(f"corrupt image header: {exc}")
+    if orientation in _SWAPS_AXES:
+        width, height = height, width
+    if min(width, height) < limits.min_side:
+        return bad(f"image too small ({width}x{height}, minimum side {limits.min_side}px)", format=fmt)
+    return Inspection(
+        image_id=image_id,
+        bytes=size,
+        ok=True,
+        format=fmt,
+        width=width,
+        height=height,
+        exif_taken_at=taken,
+    )
+
+
+def inspect_file(path: Path, limits: SourceConfig) -> Inspection:
+    """Inspect a file on disk, refusing oversized files before reading them whole."""
+    size = path.stat().st_size
+    if size > limits.max_file_bytes:
+        digest = hashlib.sha256()
+        with path.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+        return Inspection(
+            image_id=digest.hexdigest(),
+            bytes=size,
+            ok=False,
+            reason=f"file too large ({size} bytes > {limits.max_file_bytes})",
+        )
+    return inspect_bytes(path.read_bytes(), limits)

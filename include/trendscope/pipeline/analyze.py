@@ -1,0 +1,165 @@
+"""Analyze step: detect objects, crop the targets, classify crops and scenes, stage the rows.
+
+This is the GPU step: in production it runs as a Kubernetes pod through the same CLI command
+(``trendscope analyze``) that the local Airflow task calls in-process.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+from trendscope.config import TrendscopeConfig
+from trendscope.ingest.decode import DecodeError, decode_rgb
+from trendscope.logs import progress
+from trendscope.pipeline.result import StepResult
+from trendscope.tables import storage
+from trendscope.tables.paths import partition_path
+from trendscope.tables.schemas import DETECTIONS, IMAGES, STATUS_OK, STATUS_QUARANTINED, to_table
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _CropRef:
+    image: int
+    detection: int
+    target: str
+
+
+def read_source(uri: str) -> bytes:
+    """The bytes of a staged image's source file."""
+    return Path(uri.removeprefix("file://")).read_bytes()
+
+
+def _batches(indices: list[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(indices), size):
+        yield indices[start : start + size]
+
+
+class Analyzer:
+    """Runs the detector, the crops and the classifier over batches of decoded images."""
+
+    def __init__(self, config: TrendscopeConfig) -> None:
+        from trendscope.vision.factory import load_classifier, load_detector
+        from trendscope.vision.fine import FineLabeler, SceneLabeler
+
+        self.config = config
+        self.detector = load_detector(config)
+        self.classifier = load_classifier(config)
+        labels = self.classifier.labels
+        self.fine = {name: FineLabeler(name, t, labels) for name, t in config.targets.items()}
+        self.scenes = SceneLabeler(config.scenes, labels)
+
+    def analyze(
+        self, images: list[np.ndarray]
+    ) -> tuple[list[tuple[str, float]], list[list[dict]]]:
+        """Scenes and detection rows (without the image/location/date keys) for a batch."""
+        from trendscope.vision.fine import crop
+
+        dets = self.detector.detect(images)
+        crops: list[np.ndarray] = []
+        refs: list[_CropRef] = []
+        for i, (img, d) in enumerate(zip(images, dets, strict=True)):
+            for j in range(len(d)):
+                target = self.config.targets.get(d.labels[j])
+                if target is None or float(d.confidence[j]) < target.crop_threshold:
+                    continue
+                x1, y1, x2, y2 = (float(v) for v in d.xyxy[j])
+                if min(x2 - x1, y2 - y1) < target.min_crop_pixels:
+                    continue
+                crops.append(crop(img, (x1, y1, x2, y2), target.crop_padding))
+                refs.append(_CropRef(i, j, d.labels[j]))
+        probs = self.classifier.predict_proba(images + crops)
+        scenes = self.scenes(probs[: len(images)])
+        fine: dict[tuple[int, int], tuple[str, float]] = {}
+        for ref, p in zip(refs, probs[len(images) :], strict=True):
+            fine[(ref.image, ref.detection)] = self.fine[ref.target](p[None, :])[0]
+        det_info, cls_info = self.detector.info, self.classifier.info
+        rows: list[list[dict]] = []
+        for i, d in enumerate(dets):
+            image_rows = []
+            for j in range(len(d)):
+                fl = fine.get((i, j))
+                x1, y1, x2, y2 = (float(v) for v in d.xyxy[j])
+                image_rows.append(
+                    {
+                        "detection": j,
+                        "label": d.labels[j],
+                        "confidence": float(d.confidence[j]),
+                        "x1": x1,
+                        "y1": y1,
+                        "x2": x2,
+                        "y2": y2,
+                        "fine_label": fl[0] if fl else None,
+                        "fine_confidence": fl[1] if fl else None,
+                        "model": det_info.name,
+                        "model_sha256": det_info.sha256,
+                        "fine_model": cls_info.name if fl else None,
+                        "fine_model_sha256": cls_info.sha256 if fl else None,
+                    }
+                )
+            rows.append(image_rows)
+        return scenes, rows
+
+
+def analyze_day(config: TrendscopeConfig, location: str, day: date) -> StepResult:
+    """Analyze the staged ``images`` of a location-day; stage ``detections`` and scenes."""
+    config.location(location)
+    images_path = partition_path(config.data_root, IMAGES.name, location, day, area="staging")
+    images = storage.read_table(images_path, IMAGES).to_pylist()
+    todo = [i for i, r in enumerate(images) if r["status"] == STATUS_OK]
+    log.info("analyze %s %s: %d ok images of %d", location, day, len(todo), len(images))
+    analyzer = Analyzer(config) if todo else None
+    det_rows: list[dict] = []
+    batches = list(_batches(todo, config.batch_size))
+    for batch in progress(batches, len(batches), f"analyze {location} {day} (batches)", log):
+        decoded: list[tuple[int, np.ndarray]] = []
+        for i in batch:
+            try:
+                pixels = decode_rgb(read_source(images[i]["source_uri"]), config.source.max_pixels)
+            except (DecodeError, OSError) as exc:
+                images[i].update(status=STATUS_QUARANTINED, reason=str(exc))
+                log.warning("quarantined %s: %s", images[i]["source_uri"], exc)
+                continue
+            decoded.append((i, pixels))
+        if not decoded:
+            continue
+        assert analyzer is not None
+        scenes, rows = analyzer.analyze([px for _, px in decoded])
+        cls = analyzer.classifier.info
+        for (i, px), (scene, scene_conf), image_rows in zip(decoded, scenes, rows, strict=True):
+            row = images[i]
+            row.update(
+                width=px.shape[1],
+                height=px.shape[0],
+                scene=scene,
+                scene_confidence=scene_conf,
+                model=cls.name,
+                model_sha256=cls.sha256,
+            )
+            for det in image_rows:
+                det_rows.append(
+                    {"image_id": row["image_id"], "location": location, "date": day, **det}
+                )
+    det_rows.sort(key=lambda r: (r["image_id"], r["detection"]))
+    det_path = partition_path(config.data_root, DETECTIONS.name, location, day, area="staging")
+    storage.write_table_atomic(to_table(DETECTIONS, det_rows), det_path)
+    storage.write_table_atomic(to_table(IMAGES, images), images_path)
+    ok = sum(1 for r in images if r["status"] == STATUS_OK)
+    return StepResult(
+        step="analyze",
+        location=location,
+        date=day,
+        counts={
+            "images_ok": ok,
+            "detections": len(det_rows),
+            "classified_crops": sum(1 for r in det_rows if r["fine_label"] is not None),
+        },
+        outputs=[images_path, det_path],
+    )

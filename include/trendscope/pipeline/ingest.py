@@ -1,0 +1,109 @@
+"""Ingest step: find a location-day's posts, check every file, stage the ``images`` rows."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import replace
+from datetime import date, tzinfo
+
+from trendscope.config import TrendscopeConfig
+from trendscope.ingest.dropzone import Post, discover_posts
+from trendscope.ingest.inspect import Inspection, inspect_file
+from trendscope.logs import progress
+from trendscope.pipeline.result import StepResult
+from trendscope.tables import storage
+from trendscope.tables.paths import partition_path
+from trendscope.tables.schemas import (
+    IMAGES,
+    STATUS_DUPLICATE,
+    STATUS_OK,
+    STATUS_QUARANTINED,
+    to_table,
+)
+
+log = logging.getLogger(__name__)
+
+
+def _row(post: Post, day: date, insp: Inspection | None, location_tz: tzinfo) -> dict:
+    taken_at = post.taken_at
+    if taken_at is None and insp is not None and insp.exif_taken_at is not None:
+        taken_at = insp.exif_taken_at.replace(tzinfo=location_tz)
+    ok = insp is not None and insp.ok and post.problem is None
+    return {
+        "image_id": insp.image_id if insp else "",
+        "location": post.location,
+        "date": day,
+        "taken_at": taken_at,
+        "source_uri": post.source_uri,
+        "bytes": insp.bytes if insp else None,
+        "format": insp.format if insp else None,
+        "width": insp.width if insp else None,
+        "height": insp.height if insp else None,
+        "status": STATUS_OK if ok else STATUS_QUARANTINED,
+        "reason": None if ok else (post.problem or (insp.reason if insp else None)),
+        "post_id": post.post_id,
+        "author": post.author,
+        "caption": post.caption,
+        "hashtags": post.hashtags,
+        "likes": post.likes,
+        "followers": post.followers,
+        "source_url": post.source_url,
+    }
+
+
+def mark_exact_duplicates(rows: list[dict]) -> None:
+    """Keep the first copy of identical bytes (by taken_at, then uri); mark later ones duplicate."""
+    first: dict[str, str] = {}
+    order = sorted(
+        range(len(rows)),
+        key=lambda i: (rows[i]["taken_at"] is None, rows[i]["taken_at"] or 0, rows[i]["source_uri"]),
+    )
+    for i in order:
+        row = rows[i]
+        if row["status"] != STATUS_OK:
+            continue
+        if row["image_id"] in first:
+            row["status"] = STATUS_DUPLICATE
+            row["reason"] = "exact duplicate (same bytes) of an earlier post"
+            row["duplicate_of"] = row["image_id"]
+        else:
+            first[row["image_id"]] = row["source_uri"]
+
+
+def ingest_day(
+    config: TrendscopeConfig, location: str, day: date, source_dir: str | None = None
+) -> StepResult:
+    """Stage the ``images`` partition of ``location`` on ``day`` from the drop zone.
+
+    Every post found ends as ``ok``, ``duplicate`` or ``quarantined`` with a reason; nothing
+    here raises for bad content.
+    """
+    loc = config.location(location)
+    root = source_dir or config.source_root
+    posts = discover_posts(root, loc, day)
+    log.info("ingest %s %s: %d posts in %s", location, day, len(posts), root)
+    rows: list[dict] = []
+    for post in progress(posts, len(posts), f"ingest {location} {day}", log):
+        insp = None
+        if post.path is not None:
+            try:
+                insp = inspect_file(post.path, config.source)
+            except OSError as exc:
+                post = replace(post, problem=f"cannot read file: {exc}")
+        rows.append(_row(post, day, insp, loc.tz))
+    mark_exact_duplicates(rows)
+    rows.sort(key=lambda r: r["source_uri"])
+    path = partition_path(config.data_root, IMAGES.name, location, day, area="staging")
+    storage.write_table_atomic(to_table(IMAGES, rows), path)
+    counts = Counter(r["status"] for r in rows)
+    for r in rows:
+        if r["status"] == STATUS_QUARANTINED:
+            log.warning("quarantined %s: %s", r["source_uri"], r["reason"])
+    return StepResult(
+        step="ingest",
+        location=location,
+        date=day,
+        counts={"posts": len(rows), **{s: counts.get(s, 0) for s in (STATUS_OK, STATUS_DUPLICATE, STATUS_QUARANTINED)}},
+        outputs=[path],
+    )

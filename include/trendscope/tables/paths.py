@@ -1,0 +1,29 @@
+"""The one place that builds partition paths (Hive style ``location=<slug>/date=<YYYY-MM-DD>``)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+Area = Literal["tables", "staging"]
+PARTITION_FILE = "data.parquet"
+
+
+def join(root: str, *parts: str) -> str:
+    """Join path parts with '/' for local paths and URIs alike."""
+    return "/".join([root.rstrip("/"), *(p.strip("/") for p in parts)])
+
+
+def partition_dir(root: str, table: str, location: str, day: date, area: Area = "tables") -> str:
+    """Directory of one partition, e.g. ``<root>/tables/images/location=shibuya/date=2026-11-02``."""
+    return join(root, area, table, f"location={location}", f"date={day.isoformat()}")
+
+
+def partition_path(root: str, table: str, location: str, day: date, area: Area = "tables") -> str:
+    """The single Parquet file that holds a partition."""
+    return join(partition_dir(root, table, location, day, area), PARTITION_FILE)
+
+
+def table_glob(root: str, table: str, area: Area = "tables") -> str:
+    """A glob over every partition of a table (for DuckDB ``read_parquet``)."""
+    return join(root, area, table, "location=*", "date=*", PARTITION_FILE)

@@ -1,0 +1,157 @@
+"""One data contract per table: column names, Arrow types, keys and the schema version.
+
+Every writer builds its Arrow table through :func:`to_table` and every reader gets the same
+schema back, so a column cannot be renamed in one place and not the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+STATUS_OK = "ok"
+STATUS_DUPLICATE = "duplicate"
+STATUS_QUARANTINED = "quarantined"
+STATUSES = (STATUS_OK, STATUS_DUPLICATE, STATUS_QUARANTINED)
+OTHER = "other"
+
+_TS = pa.timestamp("us", tz="UTC")
+
+
+@dataclass(frozen=True)
+class TableContract:
+    """A table's schema, its key columns, and its version."""
+
+    name: str
+    version: int
+    schema: pa.Schema
+    key: tuple[str, ...]
+    description: str
+
+    @property
+    def columns(self) -> list[str]:
+        return self.schema.names
+
+    def with_metadata(self) -> pa.Schema:
+        return self.schema.with_metadata(
+            {b"trendscope.table": self.name.encode(), b"trendscope.schema_version": str(self.version).encode()}
+        )
+
+
+IMAGES = TableContract(
+    name="images",
+    version=1,
+    key=("location", "date", "source_uri"),
+    description="One row per post/file seen for a location-day, whatever became of it.",
+    schema=pa.schema(
+        [
+            pa.field("image_id", pa.string(), nullable=False),  # sha256 of the file bytes
+            pa.field("location", pa.string(), nullable=False),
+            pa.field("date", pa.date32(), nullable=False),
+            pa.field("taken_at", _TS),
+            pa.field("source_uri", pa.string(), nullable=False),
+            pa.field("bytes", pa.int64()),
+            pa.field("format", pa.string()),
+            pa.field("width", pa.int32()),  # upright (after EXIF orientation)
+            pa.field("height", pa.int32()),
+            pa.field("status", pa.string(), nullable=False),
+            pa.field("reason", pa.string()),
+            pa.field("duplicate_of", pa.string()),
+            pa.field("scene", pa.string()),
+            pa.field("scene_confidence", pa.float32()),
+            pa.field("post_id", pa.string()),
+            pa.field("author", pa.string()),
+            pa.field("caption", pa.string()),
+            pa.field("hashtags", pa.list_(pa.string())),
+            pa.field("likes", pa.int64()),
+            pa.field("followers", pa.int64()),
+            pa.field("source_url", pa.string()),
+            pa.field("model", pa.string()),  # scene classifier
+            pa.field("model_sha256", pa.string()),
+        ]
+    ),
+)
+
+DETECTIONS = TableContract(
+    name="detections",
+    version=1,
+    key=("location", "date", "image_id", "detection"),
+    description="One row per detected object in an ok image; targets carry a fine label.",
+    schema=pa.schema(
+        [
+            pa.field("image_id", pa.string(), nullable=False),
+            pa.field("location", pa.string(), nullable=False),
+            pa.field("date", pa.date32(), nullable=False),
+            pa.field("detection", pa.int32(), nullable=False),  # index within the image
+            pa.field("label", pa.string(), nullable=False),  # detector vocabulary (COCO)
+            pa.field("confidence", pa.float32(), nullable=False),
+            pa.field("x1", pa.float32(), nullable=False),
+            pa.field("y1", pa.float32(), nullable=False),
+            pa.field("x2", pa.float32(), nullable=False),
+            pa.field("y2", pa.float32(), nullable=False),
+            pa.field("fine_label", pa.string()),  # null: not a cropped target
+            pa.field("fine_confidence", pa.float32()),
+            pa.field("model", pa.string(), nullable=False),
+            pa.field("model_sha256", pa.string(), nullable=False),
+            pa.field("fine_model", pa.string()),
+            pa.field("fine_model_sha256", pa.string()),
+        ]
+    ),
+)
+
+TRENDS_DAILY = TableContract(
+    name="trends_daily",
+    version=1,
+    key=("location", "date", "kind", "label", "fine_label"),
+    description="Per location-day counts and shares of each label (fine_label null = label total).",
+    schema=pa.schema(
+        [
+            pa.field("location", pa.string(), nullable=False),
+            pa.field("date", pa.date32(), nullable=False),
+            pa.field("kind", pa.string(), nullable=False),  # object | scene
+            pa.field("label", pa.string(), nullable=False),
+            pa.field("fine_label", pa.string()),
+            pa.field("images", pa.int64(), nullable=False),  # distinct ok images showing it
+            pa.field("objects", pa.int64(), nullable=False),
+            pa.field("ok_images", pa.int64(), nullable=False),
+            pa.field("share", pa.float64(), nullable=False),  # images / ok_images
+            pa.field("rank", pa.int32(), nullable=False),
+            pa.field("detector_sha256", pa.string()),
+            pa.field("classifier_sha256", pa.string()),
+        ]
+    ),
+)
+
+CONTRACTS: dict[str, TableContract] = {c.name: c for c in (IMAGES, DETECTIONS, TRENDS_DAILY)}
+
+
+def contract(name: str) -> TableContract:
+    """The contract of table ``name``; a clear error for an unknown table."""
+    try:
+        return CONTRACTS[name]
+    except KeyError:
+        raise ValueError(f"unknown table {name!r} (known: {', '.join(CONTRACTS)})") from None
+
+
+def to_table(contract_: TableContract, rows: Iterable[Mapping[str, Any]]) -> pa.Table:
+    """Build an Arrow table that matches the contract exactly (missing columns become nulls)."""
+    rows = list(rows)
+    unknown = {k for row in rows for k in row} - set(contract_.columns)
+    if unknown:
+        raise ValueError(f"{contract_.name}: columns not in the contract: {sorted(unknown)}")
+    arrays = [
+        pa.array([row.get(f.name) for row in rows], type=f.type) for f in contract_.schema
+    ]
+    return pa.Table.from_arrays(arrays, schema=contract_.with_metadata())
+
+
+def conform(contract_: TableContract, table: pa.Table) -> pa.Table:
+    """Check a table read or built elsewhere against the contract and cast it to its schema."""
+    missing = [c for c in contract_.columns if c not in table.column_names]
+    extra = [c for c in table.column_names if c not in contract_.columns]
+    if missing or extra:
+        raise ValueError(f"{contract_.name}: schema mismatch, missing={missing} extra={extra}")
+    return table.select(contract_.columns).cast(contract_.with_metadata())
