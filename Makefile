@@ -1,0 +1,64 @@
+# Trendscope: `make run` (demo week through Airflow) and `make test` (the test suite).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+# Airflow runs in-process with a SQLite metadata DB under the project (no server).
+export AIRFLOW_HOME                        := $(CURDIR)/airflow_home
+export AIRFLOW__CORE__DAGS_FOLDER          := $(CURDIR)/dags
+export AIRFLOW__CORE__PLUGINS_FOLDER       := $(CURDIR)/plugins
+export AIRFLOW__CORE__LOAD_EXAMPLES        := False
+export AIRFLOW__CORE__UNIT_TEST_MODE       := False
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN := sqlite:///$(CURDIR)/airflow_home/airflow.db
+export AIRFLOW__LOGGING__BASE_LOG_FOLDER   := $(CURDIR)/airflow_home/logs
+
+DEMO_DIR ?= data/dropzone
+DAYS     ?= 7
+
+.PHONY: help setup models demo-data airflow-db run test lint format clean
+
+help:
+	@echo "make run    - set up, fetch models, build the demo drop zone, run trendscope_daily for the demo week"
+	@echo "make test   - set up, fetch models, lint, run the test suite"
+	@echo "make lint / make format / make clean"
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $@
+
+setup: $(STAMP)
+
+models: setup
+	$(PY) -m trendscope fetch-models
+
+demo-data: setup
+	$(PY) -m trendscope demo-data --out $(DEMO_DIR) --days $(DAYS)
+
+airflow-db: setup
+	mkdir -p $(AIRFLOW_HOME)
+	$(VENV)/bin/airflow db migrate > $(AIRFLOW_HOME)/db-migrate.log 2>&1 || (tail -50 $(AIRFLOW_HOME)/db-migrate.log; exit 1)
+
+run: models demo-data airflow-db
+	$(PY) -m trendscope.orchestration.local_airflow --dag-id trendscope_daily --days $(DAYS) --show-trends
+
+test: models
+	$(VENV)/bin/ruff check include dags tests benchmarks
+	$(PY) -m pytest
+
+lint: setup
+	$(VENV)/bin/ruff check include dags tests benchmarks
+	$(VENV)/bin/ruff format --check include dags tests benchmarks
+
+format: setup
+	$(VENV)/bin/ruff format include dags tests benchmarks
+	$(VENV)/bin/ruff check --fix include dags tests benchmarks
+
+clean:
+	rm -rf data airflow_home .pytest_cache

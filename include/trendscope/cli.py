@@ -1,0 +1,197 @@
+"""The ``trendscope`` command line: the same functions the Airflow tasks and pods call."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+from trendscope.config import ConfigError, TrendscopeConfig, load_config
+
+log = logging.getLogger("trendscope")
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _common(p: argparse.ArgumentParser, *, location: bool = True) -> None:
+    p.add_argument("--config", help="config YAML (default: include/config/trendscope.yaml)")
+    p.add_argument("--data-dir", help="data root holding tables/ and staging/ (overrides data_dir)")
+    if location:
+        p.add_argument("--location", required=True, help="location slug from the config")
+        p.add_argument("--date", required=True, type=_date, help="day to process, YYYY-MM-DD")
+
+
+def _config(args: argparse.Namespace) -> TrendscopeConfig:
+    overrides = {}
+    if getattr(args, "data_dir", None):
+        overrides["data_dir"] = args.data_dir
+    if getattr(args, "source_dir", None):
+        overrides["source.path"] = args.source_dir
+    if getattr(args, "models_dir", None):
+        overrides["models_dir"] = args.models_dir
+    return load_config(args.config, overrides=overrides)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="trendscope", description="Visual trends in social-media photos."
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="run a whole location-day (ingest, analyze, publish, trends)")
+    _common(p)
+    p.add_argument("--source-dir", help="drop zone (overrides source.path)")
+
+    for step, text in (
+        ("ingest", "stage the images of a location-day from the drop zone"),
+        ("analyze", "detect, crop and classify the staged images (the GPU step)"),
+        ("publish", "publish the staged partitions atomically"),
+        ("compute-trends", "compute trends_daily from the published partitions"),
+    ):
+        p = sub.add_parser(step, help=text)
+        _common(p)
+        if step == "ingest":
+            p.add_argument("--source-dir", help="drop zone (overrides source.path)")
+
+    p = sub.add_parser("trends", help="print the trend table of a location-day")
+    _common(p)
+    p.add_argument("--top", type=int, default=15, help="label totals to show")
+
+    p = sub.add_parser("demo-data", help="build the demo drop zone from real packaged photos")
+    p.add_argument("--out", required=True, help="directory to write (a previous demo is replaced)")
+    p.add_argument("--config", help="config YAML (locations and start_date)")
+    p.add_argument("--start", type=_date, help="first day (default: start_date from the config)")
+    p.add_argument("--days", type=int, default=7)
+    p.add_argument("--posts-per-day", type=int, default=12)
+
+    p = sub.add_parser("fetch-models", help="download and verify the offline model files")
+    p.add_argument("--config", help="config YAML (models_dir)")
+    p.add_argument("--models-dir", help="where to put the models (overrides models_dir)")
+
+    p = sub.add_parser("check-config", help="validate the config and print it")
+    p.add_argument("--config")
+    return parser
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from trendscope.pipeline.run import run_day
+
+    config = _config(args)
+    for result in run_day(config, args.location, args.date, source_dir=args.source_dir):
+        print(result.summary())
+    return print_trends(config, args.location, args.date, top=15)
+
+
+def _cmd_step(args: argparse.Namespace) -> int:
+    from trendscope.pipeline.ingest import ingest_day
+    from trendscope.pipeline.run import run_step
+
+    config = _config(args)
+    if args.command == "ingest":
+        result = ingest_day(config, args.location, args.date, source_dir=args.source_dir)
+    else:
+        step = "trends" if args.command == "compute-trends" else args.command
+        result = run_step(config, step, args.location, args.date)
+    print(json.dumps(result.to_dict()))
+    return 0
+
+
+def print_trends(config: TrendscopeConfig, location: str, day: date, top: int) -> int:
+    from trendscope.display import format_rows
+    from trendscope.tables import storage
+    from trendscope.tables.paths import partition_path
+    from trendscope.tables.schemas import TRENDS_DAILY
+
+    path = partition_path(config.data_root, TRENDS_DAILY.name, location, day)
+    if not storage.exists(path):
+        print(f"no trends for {location} {day}: {path} does not exist", file=sys.stderr)
+        return 1
+    rows = storage.read_table(path, TRENDS_DAILY).to_pylist()
+    ok = rows[0]["ok_images"] if rows else 0
+    print(f"\nTrends for {location} on {day} ({ok} ok images)   table: {path}")
+    cols = ["label", "images", "objects", "share", "rank"]
+    objects = sorted(
+        (r for r in rows if r["kind"] == "object" and r["fine_label"] is None), key=lambda r: r["rank"]
+    )[:top]
+    print("\nObjects\n" + format_rows(objects, cols))
+    fine = sorted(
+        (r for r in rows if r["fine_label"] is not None), key=lambda r: (r["label"], r["rank"])
+    )
+    if fine:
+        print("\nFine labels of targets\n" + format_rows(fine, ["label", "fine_label", *cols[1:]]))
+    scenes = sorted((r for r in rows if r["kind"] == "scene"), key=lambda r: r["rank"])
+    if scenes:
+        print("\nScenes\n" + format_rows(scenes, cols))
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from trendscope.demo import build_demo
+
+    config = load_config(args.config)
+    summary = build_demo(
+        Path(args.out),
+        start=args.start or config.start_date,
+        days=args.days,
+        posts_per_day=args.posts_per_day,
+        locations={loc.slug: loc.timezone for loc in config.locations},
+    )
+    print(f"demo drop zone written to {args.out}: {summary}")
+    return 0
+
+
+def _cmd_fetch(args: argparse.Namespace) -> int:
+    from trendscope.models.fetch import fetch_models
+
+    config = _config(args)
+    for name, path in fetch_models(config.resolve(config.models_dir)).items():
+        print(f"{name}: {path}")
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    print(json.dumps(config.model_dump(mode="json"), indent=2))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    handlers = {
+        "run": _cmd_run,
+        "ingest": _cmd_step,
+        "analyze": _cmd_step,
+        "publish": _cmd_step,
+        "compute-trends": _cmd_step,
+        "trends": lambda a: print_trends(_config(a), a.location, a.date, a.top),
+        "demo-data": _cmd_demo,
+        "fetch-models": _cmd_fetch,
+        "check-config": _cmd_check,
+    }
+    try:
+        return handlers[args.command](args)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""What an Airflow task body calls: resolve the run's day, run one step, log a summary.
+
+Kept free of Airflow imports so it is testable without a scheduler; the context is the plain
+mapping Airflow passes to a task.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from trendscope.config import load_config
+
+log = logging.getLogger(__name__)
+
+
+def partition_date(context: Mapping[str, Any]) -> date:
+    """The day a DAG run processes.
+
+    ``params.date`` (a manual trigger's choice) wins; otherwise the run's logical date in UTC,
+    which for the daily timetable is the start of the day-long data interval; a run without a
+    logical date processes the day before it ran.
+    """
+    params = context.get("params") or {}
+    if params.get("date"):
+        return date.fromisoformat(str(params["date"]))
+    logical: datetime | None = context.get("logical_date")
+    if logical is not None:
+        return logical.date() if logical.tzinfo is None else logical.astimezone(UTC).date()
+    run_after: datetime | None = getattr(context.get("dag_run"), "run_after", None)
+    if run_after is None:
+        raise ValueError("cannot tell the run's day: no params.date, logical_date or run_after")
+    return (run_after - timedelta(days=1)).date()
+
+
+def run_location_step(step: str, location: str, context: Mapping[str, Any]) -> str:
+    """Run pipeline ``step`` for ``location`` on the run's day; return the location for mapping."""
+    from trendscope.pipeline.run import run_step
+
+    day = partition_date(context)
+    result = run_step(load_config(), step, location, day)
+    log.info("%s", result.summary())
+    for path in result.outputs:
+        log.info("wrote %s", path)
+    return location
