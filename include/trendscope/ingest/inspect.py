@@ -70,6 +70,8 @@ def inspect_bytes(data: bytes, limits: SourceConfig) -> Inspection:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as probe:
+                probe.verify()  # structural check (PNG CRCs, etc.) without decoding pixels
             img = Image.open(io.BytesIO(data))
             fmt = img.format
             width, height = img.size
@@ -81,7 +83,6 @@ def inspect_bytes(data: bytes, limits: SourceConfig) -> Inspection:
             exif = img.getexif()
             orientation = int(exif.get(_ORIENTATION, 1) or 1)
             taken = _exif_time(exif)
-            img.verify()  # structural check (PNG CRCs, etc.) without decoding pixels
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         return bad(f"decompression bomb refused before decoding: {exc}")
     except UnidentifiedImageError:

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from trendscope.config import SourceConfig
+from trendscope.ingest.decode import DecodeError, decode_rgb
+from trendscope.ingest.inspect import inspect_bytes
+
+LIMITS = SourceConfig(max_pixels=4_000_000, min_side=32)
+
+
+def _encode(img: Image.Image, fmt: str, **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def photo() -> Image.Image:
+    from skimage import data
+
+    return Image.fromarray(data.chelsea())  # 451 x 300, a real photo
+
+
+def _rotated_jpeg(photo: Image.Image) -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 CW to display
+    return _encode(photo, "JPEG", exif=exif.tobytes())
+
+
+@pytest.mark.parametrize(
+    ("make", "ok", "reason_part", "size"),
+    [
+        (lambda p: b"", False, "empty file", None),
+        (lambda p: _encode(p, "JPEG")[:3000], True, None, (451, 300)),  # header intact: analyze decides
+        (lambda p: b"<!DOCTYPE html><html><body>404</body></html>", False, "HTML", None),
+        (lambda p: b'{"error": "rate limited"}', False, "JSON", None),
+        (lambda p: b"\x00\x01garbage" * 50, False, "unrecognised", None),
+        (lambda p: _encode(p.resize((1, 1)), "PNG"), False, "too small", None),
+        (lambda p: _encode(Image.new("L", (3000, 3000)), "PNG"), False, "too many pixels", None),
+        (lambda p: _encode(p, "PNG"), True, None, (451, 300)),
+        (lambda p: _encode(p, "WEBP"), True, None, (451, 300)),
+        (lambda p: _encode(p.convert("CMYK"), "JPEG"), True, None, (451, 300)),
+        (_rotated_jpeg, True, None, (300, 451)),
+    ],
+    ids=[
+        "empty",
+        "truncated-jpeg",
+        "html",
+        "json",
+        "garbage",
+        "1x1",
+        "pixel-bomb",
+        "png",
+        "webp",
+        "cmyk",
+        "exif-rotated",
+    ],
+)
+def test_inspect_bytes(photo, make, ok, reason_part, size) -> None:
+    data = make(photo)
+    insp = inspect_bytes(data, LIMITS)
+    assert insp.ok is ok
+    assert len(insp.image_id) == 64
+    if reason_part:
+        assert reason_part in insp.reason
+    if size:
+        assert (insp.width, insp.height) == size
+
+
+def test_decode_truncated_jpeg_raises_readable_error(photo) -> None:
+    data = _encode(photo, "JPEG")
+    with pytest.raises(DecodeError, match="cannot decode"):
+        decode_rgb(data[: len(data) // 2], max_pixels=10**8)
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "P", "L", "I;16", "CMYK"])
+def test_decode_modes_give_rgb(photo, mode) -> None:
+    img = photo.convert("L").convert(mode) if mode == "I;16" else photo.convert(mode)
+    fmt = "JPEG" if mode == "CMYK" else "PNG"
+    arr = decode_rgb(_encode(img, fmt), max_pixels=10**8)
+    assert arr.shape == (300, 451, 3)
+    assert arr.dtype == np.uint8
+    assert 40 < arr.mean() < 220  # a real picture, not a blank or saturated frame
+
+
+def test_decode_applies_exif_rotation(photo) -> None:
+    arr = decode_rgb(_rotated_jpeg(photo), max_pixels=10**8)
+    assert arr.shape == (451, 300, 3)
