@@ -121,7 +121,8 @@ def print_trends(config: TrendscopeConfig, location: str, day: date, top: int) -
     print(f"\nTrends for {location} on {day} ({ok} ok images)   table: {path}")
     cols = ["label", "images", "objects", "share", "rank"]
     objects = sorted(
-        (r for r in rows if r["kind"] == "object" and r["fine_label"] is None), key=lambda r: r["rank"]
+        (r for r in rows if r["kind"] == "object" and r["fine_label"] is None),
+        key=lambda r: r["rank"],
     )[:top]
     print("\nObjects\n" + format_rows(objects, cols))
     fine = sorted(

@@ -146,9 +146,16 @@ class ScenesConfig(_Strict):
 
 
 class TrendsConfig(_Strict):
-    """How trend tables are computed (later: baseline window, tests)."""
+    """How each day is compared with its own past (see ``trendscope.trends.compare``)."""
 
     include_scenes: bool = True
+    window_days: int = Field(default=28, ge=1, le=366)
+    min_images: int = Field(default=20, ge=1)
+    min_baseline_images: int = Field(default=50, ge=1)
+    alpha: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.05
+    min_delta: Probability = 0.02
+    weekly_window: int = Field(default=4, ge=1, le=52)
+    monthly_window: int = Field(default=3, ge=1, le=24)
 
 
 class TrendscopeConfig(_Strict):

@@ -15,10 +15,8 @@ def progress(
 ) -> Iterator[T]:
     """Yield ``items`` and log ``what: done/total (rate)`` every ``every_s`` seconds and at the end."""
     start = last = time.monotonic()
-    done = 0
-    for item in items:
+    for done, item in enumerate(items, start=1):
         yield item
-        done += 1
         now = time.monotonic()
         if now - last >= every_s or done == total:
             rate = done / max(now - start, 1e-9)

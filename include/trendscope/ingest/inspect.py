@@ -92,7 +92,9 @@ def inspect_bytes(data: bytes, limits: SourceConfig) -> Inspection:
     if orientation in _SWAPS_AXES:
         width, height = height, width
     if min(width, height) < limits.min_side:
-        return bad(f"image too small ({width}x{height}, minimum side {limits.min_side}px)", format=fmt)
+        return bad(
+            f"image too small ({width}x{height}, minimum side {limits.min_side}px)", format=fmt
+        )
     return Inspection(
         image_id=image_id,
         bytes=size,

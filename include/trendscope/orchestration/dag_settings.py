@@ -28,4 +28,6 @@ def dag_config() -> TrendscopeConfig:
 
 
 def start_datetime(config: TrendscopeConfig) -> datetime:
-    return datetime(config.start_date.year, config.start_date.month, config.start_date.day, 12, tzinfo=UTC)
+    return datetime(
+        config.start_date.year, config.start_date.month, config.start_date.day, 12, tzinfo=UTC
+    )

@@ -48,7 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = load_config()
     start = args.start or config.start_date
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     days = [start + timedelta(days=i) for i in range(args.days)]
     states = run_days(args.dag_id, days, args.dags_folder)
     failed = [d for d, s in states.items() if not s.endswith("success")]
@@ -58,7 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for slug in config.location_slugs:
             print_trends(config, slug, days[-1])
         print(f"\nTables: {config.data_root}/tables/<table>/location=<slug>/date=<YYYY-MM-DD>/")
-        print(f'Query them: trendscope trends --location {config.location_slugs[0]} --date {days[-1]}')
+        print(
+            f"Query them: trendscope trends --location {config.location_slugs[0]} --date {days[-1]}"
+        )
     return 1 if failed else 0
 
 

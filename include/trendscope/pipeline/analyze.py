@@ -56,9 +56,7 @@ class Analyzer:
         self.fine = {name: FineLabeler(name, t, labels) for name, t in config.targets.items()}
         self.scenes = SceneLabeler(config.scenes, labels)
 
-    def analyze(
-        self, images: list[np.ndarray]
-    ) -> tuple[list[tuple[str, float]], list[list[dict]]]:
+    def analyze(self, images: list[np.ndarray]) -> tuple[list[tuple[str, float]], list[list[dict]]]:
         """Scenes and detection rows (without the image/location/date keys) for a batch."""
         from trendscope.vision.fine import crop
 

@@ -57,7 +57,11 @@ def mark_exact_duplicates(rows: list[dict]) -> None:
     first: dict[str, str] = {}
     order = sorted(
         range(len(rows)),
-        key=lambda i: (rows[i]["taken_at"] is None, rows[i]["taken_at"] or 0, rows[i]["source_uri"]),
+        key=lambda i: (
+            rows[i]["taken_at"] is None,
+            rows[i]["taken_at"] or 0,
+            rows[i]["source_uri"],
+        ),
     )
     for i in order:
         row = rows[i]
@@ -104,6 +108,9 @@ def ingest_day(
         step="ingest",
         location=location,
         date=day,
-        counts={"posts": len(rows), **{s: counts.get(s, 0) for s in (STATUS_OK, STATUS_DUPLICATE, STATUS_QUARANTINED)}},
+        counts={
+            "posts": len(rows),
+            **{s: counts.get(s, 0) for s in (STATUS_OK, STATUS_DUPLICATE, STATUS_QUARANTINED)},
+        },
         outputs=[path],
     )

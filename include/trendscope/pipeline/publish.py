@@ -24,7 +24,10 @@ def publish_day(config: TrendscopeConfig, location: str, day: date) -> StepResul
     """Replace the published ``detections`` and ``images`` partitions with the staged ones."""
     config.location(location)
     root = config.data_root
-    staged = {c.name: partition_path(root, c.name, location, day, area="staging") for c in PUBLISHED_BY_ANALYZE}
+    staged = {
+        c.name: partition_path(root, c.name, location, day, area="staging")
+        for c in PUBLISHED_BY_ANALYZE
+    }
     missing = [p for p in staged.values() if not storage.exists(p)]
     if missing:
         raise FileNotFoundError(

@@ -37,7 +37,10 @@ class TableContract:
 
     def with_metadata(self) -> pa.Schema:
         return self.schema.with_metadata(
-            {b"trendscope.table": self.name.encode(), b"trendscope.schema_version": str(self.version).encode()}
+            {
+                b"trendscope.table": self.name.encode(),
+                b"trendscope.schema_version": str(self.version).encode(),
+            }
         )
 
 
@@ -102,30 +105,100 @@ DETECTIONS = TableContract(
     ),
 )
 
-TRENDS_DAILY = TableContract(
-    name="trends_daily",
+_COUNT_FIELDS = [
+    pa.field("kind", pa.string(), nullable=False),  # object | scene
+    pa.field("label", pa.string(), nullable=False),
+    pa.field("fine_label", pa.string()),  # null: the label's total
+    pa.field("images", pa.int64(), nullable=False),  # distinct ok images showing it
+    pa.field("objects", pa.int64(), nullable=False),
+    pa.field("ok_images", pa.int64(), nullable=False),
+    pa.field("share", pa.float64(), nullable=False),  # images / ok_images
+    pa.field("rank", pa.int32(), nullable=False),
+]
+
+DAILY_COUNTS = TableContract(
+    name="daily_counts",
     version=1,
     key=("location", "date", "kind", "label", "fine_label"),
-    description="Per location-day counts and shares of each label (fine_label null = label total).",
+    description="One location-day's counts (the input of the baseline comparison; not published).",
     schema=pa.schema(
         [
             pa.field("location", pa.string(), nullable=False),
             pa.field("date", pa.date32(), nullable=False),
-            pa.field("kind", pa.string(), nullable=False),  # object | scene
-            pa.field("label", pa.string(), nullable=False),
-            pa.field("fine_label", pa.string()),
-            pa.field("images", pa.int64(), nullable=False),  # distinct ok images showing it
-            pa.field("objects", pa.int64(), nullable=False),
-            pa.field("ok_images", pa.int64(), nullable=False),
-            pa.field("share", pa.float64(), nullable=False),  # images / ok_images
-            pa.field("rank", pa.int32(), nullable=False),
+            *_COUNT_FIELDS,
             pa.field("detector_sha256", pa.string()),
             pa.field("classifier_sha256", pa.string()),
         ]
     ),
 )
 
-CONTRACTS: dict[str, TableContract] = {c.name: c for c in (IMAGES, DETECTIONS, TRENDS_DAILY)}
+_BASELINE_FIELDS = [
+    pa.field("baseline_images", pa.int64(), nullable=False),
+    pa.field("baseline_ok_images", pa.int64(), nullable=False),
+    pa.field("baseline_share", pa.float64()),  # null: no baseline data
+]
+_TEST_FIELDS = [
+    pa.field("delta", pa.float64()),  # share - baseline_share
+    pa.field("lift", pa.float64()),  # share / baseline_share; null when baseline_share is 0
+    pa.field("p_value", pa.float64()),  # null: not testable
+    pa.field("p_adjusted", pa.float64()),  # Benjamini-Hochberg within the location-day/period
+]
+
+TRENDS_DAILY = TableContract(
+    name="trends_daily",
+    version=1,
+    key=DAILY_COUNTS.key,
+    description="Per location-day counts and shares of each label against its trailing baseline.",
+    schema=pa.schema(
+        [
+            *DAILY_COUNTS.schema,
+            *_BASELINE_FIELDS,
+            pa.field("baseline_days", pa.int32(), nullable=False),  # window days with ok images
+            *_TEST_FIELDS,
+            pa.field(
+                "trend", pa.string(), nullable=False
+            ),  # rising|falling|stable|new|insufficient
+        ]
+    ),
+)
+
+ROLLUP_FIELDS = [
+    pa.field("location", pa.string(), nullable=False),
+    pa.field("period", pa.string(), nullable=False),  # 2026-11-02 | 2026-W45 | 2026-11
+    pa.field("period_start", pa.date32(), nullable=False),
+    *_COUNT_FIELDS,
+    pa.field("days", pa.int32(), nullable=False),  # days of the period with ok images
+]
+
+_PERIOD_SCHEMA = pa.schema(
+    [
+        *ROLLUP_FIELDS,
+        *_BASELINE_FIELDS,
+        pa.field("baseline_periods", pa.int32(), nullable=False),
+        *_TEST_FIELDS,
+        pa.field("trend", pa.string(), nullable=False),
+    ]
+)
+
+TRENDS_WEEKLY = TableContract(
+    name="trends_weekly",
+    version=1,
+    key=("location", "period", "kind", "label", "fine_label"),
+    description="Per location and ISO week (YYYY-Www), from image-level rows, against earlier weeks.",
+    schema=_PERIOD_SCHEMA,
+)
+
+TRENDS_MONTHLY = TableContract(
+    name="trends_monthly",
+    version=1,
+    key=("location", "period", "kind", "label", "fine_label"),
+    description="Per location and month (YYYY-MM), from image-level rows, against earlier months.",
+    schema=_PERIOD_SCHEMA,
+)
+
+CONTRACTS: dict[str, TableContract] = {
+    c.name: c for c in (IMAGES, DETECTIONS, TRENDS_DAILY, TRENDS_WEEKLY, TRENDS_MONTHLY)
+}
 
 
 def contract(name: str) -> TableContract:
@@ -142,9 +215,7 @@ def to_table(contract_: TableContract, rows: Iterable[Mapping[str, Any]]) -> pa.
     unknown = {k for row in rows for k in row} - set(contract_.columns)
     if unknown:
         raise ValueError(f"{contract_.name}: columns not in the contract: {sorted(unknown)}")
-    arrays = [
-        pa.array([row.get(f.name) for row in rows], type=f.type) for f in contract_.schema
-    ]
+    arrays = [pa.array([row.get(f.name) for row in rows], type=f.type) for f in contract_.schema]
     return pa.Table.from_arrays(arrays, schema=contract_.with_metadata())
 
 

@@ -1,51 +1,44 @@
-"""Daily trend table: per location-day, how many ok images show each label and fine label."""
+"""Daily trend table: a location-day's label shares, compared with its trailing baseline window.
+
+Reads only the partitions it needs (the day and the ``window_days`` before it, for one
+location), so a day's trends cost the same on a history of one week or of years.
+"""
 
 from __future__ import annotations
 
 import logging
-from datetime import date
+from datetime import date, timedelta
 
-import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from trendscope.config import TrendscopeConfig
 from trendscope.pipeline.result import StepResult
 from trendscope.tables import storage
 from trendscope.tables.paths import partition_path
-from trendscope.tables.schemas import DETECTIONS, IMAGES, TRENDS_DAILY, conform
+from trendscope.tables.schemas import DAILY_COUNTS, DETECTIONS, IMAGES, TRENDS_DAILY, conform
+from trendscope.trends.compare import TrendParams, rollup, trends_for_day
 
 log = logging.getLogger(__name__)
 
-_SQL = """
-WITH ok AS (
-    SELECT image_id FROM images WHERE status = 'ok'
-),
-n AS (SELECT count(*) AS ok_images FROM ok),
-d AS (SELECT * FROM detections WHERE image_id IN (SELECT image_id FROM ok)),
-counts AS (
-    SELECT 'object' AS kind, label, NULL::VARCHAR AS fine_label,
-           count(DISTINCT image_id) AS images, count(*) AS objects
-    FROM d GROUP BY label
-    UNION ALL
-    SELECT 'object', label, fine_label, count(DISTINCT image_id), count(*)
-    FROM d WHERE fine_label IS NOT NULL GROUP BY label, fine_label
-    UNION ALL
-    SELECT 'scene', scene, NULL, count(*), count(*)
-    FROM images WHERE status = 'ok' AND scene IS NOT NULL AND $include_scenes GROUP BY scene
-)
-SELECT $location AS location, $day::DATE AS date, kind, label, fine_label,
-       images, objects, n.ok_images,
-       images::DOUBLE / n.ok_images AS share,
-       row_number() OVER (
-           PARTITION BY kind, CASE WHEN fine_label IS NULL THEN NULL ELSE label END,
-                        fine_label IS NULL
-           ORDER BY images DESC, objects DESC, label, fine_label
-       )::INTEGER AS rank,
-       $detector_sha256 AS detector_sha256,
-       $classifier_sha256 AS classifier_sha256
-FROM counts, n
-ORDER BY kind, fine_label IS NOT NULL, label, rank
-"""
+IMAGE_COLUMNS = ["image_id", "location", "date", "status", "scene", "model_sha256"]
+DETECTION_COLUMNS = ["image_id", "location", "date", "label", "fine_label", "model_sha256"]
+
+
+def _first(table: pa.Table, column: str) -> str | None:
+    values = pc.drop_null(table.column(column)) if table.num_rows else []
+    return values[0].as_py() if len(values) else None
+
+
+def _with_models(table: pa.Table, images: pa.Table, detections: pa.Table) -> pa.Table:
+    """Fill the model columns from the day's partitions (one detector/classifier per run)."""
+    det_sha, cls_sha = _first(detections, "model_sha256"), _first(images, "model_sha256")
+    for name, value in (("detector_sha256", det_sha), ("classifier_sha256", cls_sha)):
+        i = table.schema.get_field_index(name)
+        table = table.set_column(
+            i, table.schema.field(i), pa.array([value] * table.num_rows, pa.string())
+        )
+    return table
 
 
 def compute_trends_daily(
@@ -55,38 +48,54 @@ def compute_trends_daily(
     day: date,
     include_scenes: bool = True,
 ) -> pa.Table:
-    """The ``trends_daily`` rows of one location-day from its published images and detections."""
-    det_sha = detections.column("model_sha256").to_pylist()[:1] or [None]
-    cls_sha = [s for s in images.column("model_sha256").to_pylist() if s][:1] or [None]
-    con = duckdb.connect()
-    try:
-        con.register("images", images)
-        con.register("detections", detections)
-        result = con.sql(
-            _SQL,
-            params={
-                "location": location,
-                "day": day.isoformat(),
-                "include_scenes": include_scenes,
-                "detector_sha256": det_sha[0],
-                "classifier_sha256": cls_sha[0],
-            },
-        ).to_arrow_table()
-    finally:
-        con.close()
-    return conform(TRENDS_DAILY, result)
+    """The counts of one location-day (``DAILY_COUNTS``) from its images and detections."""
+    counts = rollup(images, detections, "day", include_scenes)
+    counts = counts.append_column("date", counts.column("period_start"))
+    counts = counts.append_column("detector_sha256", pa.nulls(counts.num_rows, pa.string()))
+    counts = counts.append_column("classifier_sha256", pa.nulls(counts.num_rows, pa.string()))
+    on_day = pc.and_(
+        pc.equal(counts.column("date"), pa.scalar(day, pa.date32())),
+        pc.equal(counts.column("location"), location),
+    )
+    table = counts.filter(on_day).select(DAILY_COUNTS.columns)
+    return conform(DAILY_COUNTS, _with_models(table, images, detections))
+
+
+def read_window(
+    config: TrendscopeConfig, location: str, day: date, window_days: int
+) -> tuple[pa.Table, pa.Table]:
+    """Published images and detections of ``location`` on ``day`` and the window before it."""
+    root = config.data_root
+    images, detections = [], []
+    for k in range(window_days, -1, -1):
+        d = day - timedelta(days=k)
+        img_path = partition_path(root, IMAGES.name, location, d)
+        det_path = partition_path(root, DETECTIONS.name, location, d)
+        if not (storage.exists(img_path) and storage.exists(det_path)):
+            if k == 0:
+                raise FileNotFoundError(f"no published images/detections for {location} {day}")
+            continue
+        images.append(storage.read_table(img_path, IMAGES).select(IMAGE_COLUMNS))
+        detections.append(storage.read_table(det_path, DETECTIONS).select(DETECTION_COLUMNS))
+    return pa.concat_tables(images), pa.concat_tables(detections)
 
 
 def trends_day(config: TrendscopeConfig, location: str, day: date) -> StepResult:
     """Compute and publish ``trends_daily`` for a location-day from its published partitions."""
     config.location(location)
-    root = config.data_root
-    images = storage.read_table(partition_path(root, IMAGES.name, location, day), IMAGES)
-    detections = storage.read_table(partition_path(root, DETECTIONS.name, location, day), DETECTIONS)
-    table = compute_trends_daily(images, detections, location, day, config.trends.include_scenes)
-    path = partition_path(root, TRENDS_DAILY.name, location, day)
-    storage.write_table_atomic(table, path)
-    log.info("trends %s %s: %d rows", location, day, table.num_rows)
-    return StepResult(
-        step="trends", location=location, date=day, counts={"rows": table.num_rows}, outputs=[path]
+    params = TrendParams.from_config(config.trends)
+    images, detections = read_window(config, location, day, params.window_days)
+    table = trends_for_day(images, detections, day, params, config.trends.include_scenes)
+    on_day = pc.equal(images.column("date"), pa.scalar(day, pa.date32()))
+    table = _with_models(
+        table,
+        images.filter(on_day),
+        detections.filter(pc.equal(detections.column("date"), pa.scalar(day, pa.date32()))),
     )
+    table = conform(TRENDS_DAILY, table)
+    path = partition_path(config.data_root, TRENDS_DAILY.name, location, day)
+    storage.write_table_atomic(table, path)
+    trends = pc.value_counts(table.column("trend")).to_pylist() if table.num_rows else []
+    counts = {"rows": table.num_rows, **{t["values"]: t["counts"] for t in trends}}
+    log.info("trends %s %s: %s", location, day, counts)
+    return StepResult(step="trends", location=location, date=day, counts=counts, outputs=[path])

@@ -61,13 +61,28 @@ def test_manifest_and_folder_layout(tmp_path: Path) -> None:
     _manifest(
         export,
         [
-            {"image": "a.jpg", "location": "shibuya", "taken_at": "2026-11-02T10:00:00+09:00",
-             "author": "mika", "hashtags": ["#cat", "tokyo"], "likes": 12, "post_id": 991},
+            {
+                "image": "a.jpg",
+                "location": "shibuya",
+                "taken_at": "2026-11-02T10:00:00+09:00",
+                "author": "mika",
+                "hashtags": ["#cat", "tokyo"],
+                "likes": 12,
+                "post_id": 991,
+            },
             {"image": "b.jpg", "location": "shibuya", "taken_at": "2026-11-03T10:00:00+09:00"},
             {"image": "c.jpg", "location": "brooklyn", "taken_at": "2026-11-02T10:00:00+09:00"},
             {"image": "gone.jpg", "location": "shibuya", "taken_at": "2026-11-02T11:00:00+09:00"},
-            {"image": "../../../etc/passwd", "location": "shibuya", "taken_at": "2026-11-02T12:00:00+09:00"},
-            {"image": "../shibuya/2026-11-02/listed.jpg", "location": "shibuya", "taken_at": "2026-11-02T13:00:00+09:00"},
+            {
+                "image": "../../../etc/passwd",
+                "location": "shibuya",
+                "taken_at": "2026-11-02T12:00:00+09:00",
+            },
+            {
+                "image": "../shibuya/2026-11-02/listed.jpg",
+                "location": "shibuya",
+                "taken_at": "2026-11-02T13:00:00+09:00",
+            },
             "this is not json",
             {"image": "a.jpg", "location": "shibuya", "taken_at": "yesterday"},
         ],

@@ -36,7 +36,12 @@ def _rotated_jpeg(photo: Image.Image) -> bytes:
     ("make", "ok", "reason_part", "size"),
     [
         (lambda p: b"", False, "empty file", None),
-        (lambda p: _encode(p, "JPEG")[:3000], True, None, (451, 300)),  # header intact: analyze decides
+        (
+            lambda p: _encode(p, "JPEG")[:3000],
+            True,
+            None,
+            (451, 300),
+        ),  # header intact: analyze decides
         (lambda p: b"<!DOCTYPE html><html><body>404</body></html>", False, "HTML", None),
         (lambda p: b'{"error": "rate limited"}', False, "JSON", None),
         (lambda p: b"\x00\x01garbage" * 50, False, "unrecognised", None),

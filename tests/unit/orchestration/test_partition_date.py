@@ -11,11 +11,29 @@ from trendscope.orchestration.tasks import partition_date
 @pytest.mark.parametrize(
     ("context", "expected"),
     [
-        ({"params": {"date": "2026-10-31"}, "logical_date": datetime(2026, 11, 5, 12, tzinfo=UTC)}, date(2026, 10, 31)),
-        ({"params": {"date": None}, "logical_date": datetime(2026, 11, 5, 12, tzinfo=UTC)}, date(2026, 11, 5)),
+        (
+            {
+                "params": {"date": "2026-10-31"},
+                "logical_date": datetime(2026, 11, 5, 12, tzinfo=UTC),
+            },
+            date(2026, 10, 31),
+        ),
+        (
+            {"params": {"date": None}, "logical_date": datetime(2026, 11, 5, 12, tzinfo=UTC)},
+            date(2026, 11, 5),
+        ),
         # a logical date given in another zone still names its UTC day
-        ({"logical_date": datetime(2026, 11, 6, 1, tzinfo=timezone(timedelta(hours=9)))}, date(2026, 11, 5)),
-        ({"logical_date": None, "dag_run": SimpleNamespace(run_after=datetime(2026, 11, 6, 12, tzinfo=UTC))}, date(2026, 11, 5)),
+        (
+            {"logical_date": datetime(2026, 11, 6, 1, tzinfo=timezone(timedelta(hours=9)))},
+            date(2026, 11, 5),
+        ),
+        (
+            {
+                "logical_date": None,
+                "dag_run": SimpleNamespace(run_after=datetime(2026, 11, 6, 12, tzinfo=UTC)),
+            },
+            date(2026, 11, 5),
+        ),
     ],
 )
 def test_partition_date(context: dict, expected: date) -> None:

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from conftest import det_row, image_row
 
+from conftest import det_row, image_row
 from trendscope.tables import storage
 from trendscope.tables.paths import partition_path, table_glob
 from trendscope.tables.schemas import DETECTIONS, IMAGES, conform, contract, to_table
@@ -17,7 +17,11 @@ from trendscope.tables.schemas import DETECTIONS, IMAGES, conform, contract, to_
     [
         ("/data", "tables", "/data/tables/images/location=shibuya/date=2026-11-02/data.parquet"),
         ("/data/", "staging", "/data/staging/images/location=shibuya/date=2026-11-02/data.parquet"),
-        ("s3://bucket/ts", "tables", "s3://bucket/ts/tables/images/location=shibuya/date=2026-11-02/data.parquet"),
+        (
+            "s3://bucket/ts",
+            "tables",
+            "s3://bucket/ts/tables/images/location=shibuya/date=2026-11-02/data.parquet",
+        ),
     ],
 )
 def test_partition_path(root: str, area: str, expected: str) -> None:

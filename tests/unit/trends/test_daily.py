@@ -3,8 +3,7 @@ from __future__ import annotations
 from datetime import date
 
 from conftest import det_row, image_row
-
-from trendscope.tables.schemas import DETECTIONS, IMAGES, TRENDS_DAILY, to_table
+from trendscope.tables.schemas import DAILY_COUNTS, DETECTIONS, IMAGES, to_table
 from trendscope.trends.daily import compute_trends_daily
 
 
@@ -12,7 +11,7 @@ def _trends(images: list[dict], dets: list[dict]) -> dict[tuple, dict]:
     table = compute_trends_daily(
         to_table(IMAGES, images), to_table(DETECTIONS, dets), "shibuya", date(2026, 11, 2)
     )
-    assert table.schema.equals(TRENDS_DAILY.with_metadata(), check_metadata=False)
+    assert table.schema.equals(DAILY_COUNTS.with_metadata(), check_metadata=False)
     return {(r["kind"], r["label"], r["fine_label"]): r for r in table.to_pylist()}
 
 
