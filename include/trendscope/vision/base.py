@@ -48,7 +48,9 @@ class Detections:
             raise ValueError(f"labels must have {n} entries, got {len(self.labels)}")
         if n and (self.confidence.min() < 0 or self.confidence.max() > 1):
             raise ValueError("confidence must lie in [0, 1]")
-        if n and (np.any(self.xyxy[:, 2] < self.xyxy[:, 0]) or np.any(self.xyxy[:, 3] < self.xyxy[:, 1])):
+        if n and (
+            np.any(self.xyxy[:, 2] < self.xyxy[:, 0]) or np.any(self.xyxy[:, 3] < self.xyxy[:, 1])
+        ):
             raise ValueError("boxes must satisfy x1 <= x2 and y1 <= y2")
 
     def __len__(self) -> int:

@@ -1,0 +1,145 @@
+"""EfficientNet-Lite0 (ImageNet-1k) classifier backend, PyTorch through timm.
+
+The offline weights are a state_dict in the lukemelas ``EfficientNet`` naming (``_blocks.N...``),
+ported from the TensorFlow release. They load into timm's ``tf_efficientnet_lite0``: the same
+architecture as ``efficientnet_lite0`` with TensorFlow "same" padding and BatchNorm eps 1e-3,
+which is how the weights were trained (it gives sharper, correct predictions than the symmetric
+padding variant). The keys are remapped by name, and loading is strict: every tensor must land.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from trendscope.vision.base import ModelInfo
+from trendscope.vision.labels import imagenet_labels
+
+TIMM_ARCH = "tf_efficientnet_lite0"
+RESIZE, CROP = 256, 224
+_BLOCK = re.compile(r"^_blocks\.(\d+)\.(_\w+)\.(\w+)$")
+_DEPTHWISE_SEPARABLE = {
+    "_depthwise_conv": "conv_dw",
+    "_bn1": "bn1",
+    "_project_conv": "conv_pw",
+    "_bn2": "bn2",
+}
+_INVERTED_RESIDUAL = {
+    "_expand_conv": "conv_pw",
+    "_bn0": "bn1",
+    "_depthwise_conv": "conv_dw",
+    "_bn1": "bn2",
+    "_project_conv": "conv_pwl",
+    "_bn2": "bn3",
+}
+_TOP = {
+    "_conv_stem": "conv_stem",
+    "_bn0": "bn1",
+    "_conv_head": "conv_head",
+    "_bn1": "bn2",
+    "_fc": "classifier",
+}
+
+
+def remap_lukemelas_keys(state: dict[str, Any], model: Any) -> dict[str, Any]:
+    """Rename a lukemelas EfficientNet state_dict to timm's module names.
+
+    lukemelas numbers blocks flatly (``_blocks.0`` ... ``_blocks.15``); timm nests them in
+    stages (``blocks.<stage>.<block>``). The flat order is timm's stages read in order.
+    """
+    flat = [
+        (f"blocks.{si}.{bi}", type(block).__name__)
+        for si, stage in enumerate(model.blocks)
+        for bi, block in enumerate(stage)
+    ]
+    out: dict[str, Any] = {}
+    for key, value in state.items():
+        m = _BLOCK.match(key)
+        if m:
+            index, module, param = int(m.group(1)), m.group(2), m.group(3)
+            if index >= len(flat):
+                raise KeyError(f"checkpoint block {index} has no counterpart in {TIMM_ARCH}")
+            prefix, kind = flat[index]
+            names = _DEPTHWISE_SEPARABLE if kind == "DepthwiseSeparableConv" else _INVERTED_RESIDUAL
+            out[f"{prefix}.{names[module]}.{param}"] = value
+        else:
+            module, _, param = key.partition(".")
+            out[f"{_TOP[module]}.{param}"] = value
+    return out
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' asked for but torch sees no GPU")
+    return device
+
+
+class EfficientNetLite0Classifier:
+    """ImageNet-1k EfficientNet-Lite0; implements :class:`~.base.Classifier`."""
+
+    def __init__(
+        self,
+        weights_path: str | os.PathLike[str],
+        *,
+        sha256: str,
+        device: str = "auto",
+        name: str = "efficientnet_lite0",
+    ) -> None:
+        import timm
+        import torch
+
+        self.device = resolve_device(device)
+        model = timm.create_model(TIMM_ARCH, pretrained=False, num_classes=1000)
+        state = torch.load(str(weights_path), map_location="cpu", weights_only=True)
+        model.load_state_dict(remap_lukemelas_keys(state, model), strict=True)
+        self.model = model.eval().to(self.device)
+        if self.device == "cuda":
+            self.model = self.model.half()
+        self.labels = imagenet_labels()
+        self.info = ModelInfo(name=name, sha256=sha256, path=str(weights_path))
+
+    @staticmethod
+    def preprocess_one(image: np.ndarray) -> np.ndarray:
+        """RGB ``uint8`` -> ``(3, 224, 224)`` float32: short side 256, centre crop, (x-127)/128."""
+        import cv2
+
+        h, w = image.shape[:2]
+        s = RESIZE / min(h, w)
+        nh, nw = max(CROP, round(h * s)), max(CROP, round(w * s))
+        resized = cv2.resize(
+            image, (nw, nh), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
+        )
+        top, left = (nh - CROP) // 2, (nw - CROP) // 2
+        crop = resized[top : top + CROP, left : left + CROP].astype(np.float32)
+        return ((crop - 127.0) / 128.0).transpose(2, 0, 1)
+
+    def preprocess(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        return np.stack([self.preprocess_one(img) for img in images])
+
+    def inference(self, batch: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            x = torch.from_numpy(batch).to(self.device)
+            if self.device == "cuda":
+                x = x.half()
+            return self.model(x).float().softmax(-1).cpu().numpy()
+
+    def predict_proba(self, images: Sequence[np.ndarray], batch_size: int = 32) -> np.ndarray:
+        """Softmax probabilities ``(N, 1000)`` for RGB ``uint8`` images or crops."""
+        if not images:
+            return np.zeros((0, len(self.labels)), np.float32)
+        parts = [
+            self.inference(self.preprocess(images[i : i + batch_size]))
+            for i in range(0, len(images), batch_size)
+        ]
+        return np.concatenate(parts).astype(np.float32)

@@ -1,0 +1,80 @@
+"""Build the configured detector and classifier, once per process."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from trendscope.config import TrendscopeConfig
+from trendscope.models.fetch import file_sha256
+from trendscope.vision.base import Classifier, Detector
+
+
+def _weights(path: str, field: str) -> str:
+    if not Path(path).is_file():
+        raise FileNotFoundError(
+            f"{field}: model file {path} not found; run `make models` "
+            "(or `trendscope fetch-models`) to fetch the offline models"
+        )
+    return path
+
+
+@lru_cache(maxsize=4)
+def _detector(
+    backend: str,
+    path: str,
+    sha: str,
+    size: int,
+    conf: float,
+    iou: float,
+    max_det: int,
+    device: str,
+    name: str,
+) -> Detector:
+    kwargs = dict(
+        sha256=sha,
+        input_size=size,
+        confidence=conf,
+        iou=iou,
+        max_detections=max_det,
+        device=device,
+        name=name,
+    )
+    if backend == "ultralytics":
+        from trendscope.vision.ultralytics_backend import UltralyticsDetector
+
+        return UltralyticsDetector(path, **kwargs)
+    from trendscope.vision.yolox import YoloxOnnxDetector
+
+    return YoloxOnnxDetector(path, **kwargs)
+
+
+@lru_cache(maxsize=2)
+def _classifier(backend: str, path: str, sha: str, device: str, name: str) -> Classifier:
+    from trendscope.vision.efficientnet import EfficientNetLite0Classifier
+
+    return EfficientNetLite0Classifier(path, sha256=sha, device=device, name=name)
+
+
+def load_detector(config: TrendscopeConfig) -> Detector:
+    """The configured detector (cached: repeated tasks in one process reuse it)."""
+    d = config.detector
+    path = _weights(config.model_path(d.weights), "detector.weights")
+    return _detector(
+        d.backend,
+        path,
+        file_sha256(path),
+        d.input_size,
+        d.confidence,
+        d.iou,
+        d.max_detections,
+        d.device,
+        d.model_name,
+    )
+
+
+def load_classifier(config: TrendscopeConfig) -> Classifier:
+    """The configured classifier (cached)."""
+    c = config.classifier
+    path = _weights(config.model_path(c.weights), "classifier.weights")
+    return _classifier(c.backend, path, file_sha256(path), c.device, c.name)

@@ -1,0 +1,71 @@
+"""Ultralytics YOLO detector backend: any ``.pt``, ``.onnx`` or ``.engine`` model file."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from trendscope.vision.base import Detections, ModelInfo
+
+
+def from_ultralytics(result: Any, vocabulary: tuple[str, ...]) -> Detections:
+    """Convert one ``ultralytics.engine.results.Results`` into :class:`Detections`."""
+    boxes = result.boxes
+    if boxes is None or len(boxes) == 0:
+        return Detections.empty()
+    cls = boxes.cls.cpu().numpy().astype(np.int32)
+    return Detections(
+        xyxy=boxes.xyxy.cpu().numpy().astype(np.float32),
+        confidence=boxes.conf.cpu().numpy().astype(np.float32).clip(0, 1),
+        class_id=cls,
+        labels=tuple(vocabulary[c] for c in cls),
+    )
+
+
+class UltralyticsDetector:
+    """Wraps ``ultralytics.YOLO``; implements :class:`~.base.Detector`. Never downloads."""
+
+    def __init__(
+        self,
+        weights_path: str | os.PathLike[str],
+        *,
+        sha256: str,
+        input_size: int = 640,
+        confidence: float = 0.3,
+        iou: float = 0.45,
+        max_detections: int = 100,
+        device: str = "auto",
+        name: str = "",
+    ) -> None:
+        os.environ.setdefault("YOLO_OFFLINE", "1")
+        from ultralytics import YOLO
+
+        if not os.path.isfile(weights_path):
+            raise FileNotFoundError(f"Ultralytics weights not found: {weights_path}")
+        self.model = YOLO(str(weights_path), task="detect")
+        names = self.model.names
+        self.vocabulary = tuple(names[i] for i in sorted(names))
+        self.kwargs = {
+            "imgsz": input_size,
+            "conf": confidence,
+            "iou": iou,
+            "max_det": max_detections,
+            "verbose": False,
+        }
+        if device != "auto":
+            self.kwargs["device"] = device
+        self.info = ModelInfo(
+            name=name or os.path.splitext(os.path.basename(weights_path))[0],
+            sha256=sha256,
+            path=str(weights_path),
+        )
+
+    def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
+        """Detect objects in RGB ``uint8`` images (Ultralytics expects BGR arrays)."""
+        if not images:
+            return []
+        results = self.model.predict([img[:, :, ::-1] for img in images], **self.kwargs)
+        return [from_ultralytics(r, self.vocabulary) for r in results]

@@ -1,0 +1,186 @@
+"""YOLOX (ONNX Runtime) detector backend: the offline default, COCO-80.
+
+The exported YOLOX-Nano takes ``images`` ``[1, 3, 416, 416]``: BGR, float 0-255, the photo
+resized to fit and placed in the top-left corner of a canvas filled with 114. It returns
+``[1, 3549, 85]`` raw rows (3549 = 52² + 26² + 13² anchors for strides 8/16/32): box centre and
+size in grid units, objectness and 80 class scores (already sigmoid-ed), which
+:func:`decode_yolox` turns into pixels and :func:`nms` de-duplicates per class.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+from trendscope.vision.base import Detections, ModelInfo
+from trendscope.vision.labels import COCO80
+
+STRIDES = (8, 16, 32)
+PAD_VALUE = 114
+
+
+def letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, float]:
+    """Resize an RGB image to fit ``size`` x ``size`` (top-left, pad 114); return BGR and scale."""
+    import cv2
+
+    h, w = image.shape[:2]
+    r = min(size / h, size / w)
+    nh, nw = max(1, round(h * r)), max(1, round(w * r))
+    resized = cv2.resize(
+        image, (nw, nh), interpolation=cv2.INTER_AREA if r < 1 else cv2.INTER_LINEAR
+    )
+    canvas = np.full((size, size, 3), PAD_VALUE, dtype=np.uint8)
+    canvas[:nh, :nw] = resized[:, :, ::-1]  # RGB -> BGR
+    return canvas, r
+
+
+def _grids(size: int) -> tuple[np.ndarray, np.ndarray]:
+    grids, strides = [], []
+    for s in STRIDES:
+        n = size // s
+        yv, xv = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+        grids.append(np.stack((xv, yv), axis=-1).reshape(-1, 2))
+        strides.append(np.full((n * n, 1), s))
+    return np.concatenate(grids).astype(np.float32), np.concatenate(strides).astype(np.float32)
+
+
+def decode_yolox(raw: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Raw ``(A, 85)`` output -> ``(A, 4)`` xyxy boxes in input pixels and ``(A, 80)`` scores."""
+    grid, stride = _grids(size)
+    if raw.shape[0] != grid.shape[0]:
+        raise ValueError(f"expected {grid.shape[0]} anchors for input {size}, got {raw.shape[0]}")
+    xy = (raw[:, :2] + grid) * stride
+    wh = np.exp(np.clip(raw[:, 2:4], -10, 10)) * stride
+    boxes = np.concatenate((xy - wh / 2, xy + wh / 2), axis=1)
+    scores = raw[:, 4:5] * raw[:, 5:]
+    return boxes, scores
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
+    """Indices kept by greedy non-maximum suppression, best first."""
+    x1, y1, x2, y2 = boxes.T
+    areas = np.maximum(x2 - x1, 0) * np.maximum(y2 - y1, 0)
+    order = np.argsort(-scores, kind="stable")
+    keep: list[int] = []
+    while order.size:
+        i = int(order[0])
+        keep.append(i)
+        rest = order[1:]
+        w = np.maximum(0, np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]))
+        h = np.maximum(0, np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]))
+        inter = w * h
+        overlap = inter / np.maximum(areas[i] + areas[rest] - inter, 1e-9)
+        order = rest[overlap <= iou]
+    return np.asarray(keep, dtype=np.int64)
+
+
+def batched_nms(
+    boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou: float
+) -> np.ndarray:
+    """Per-class NMS (boxes of different classes never suppress each other)."""
+    if boxes.size == 0:
+        return np.zeros((0,), np.int64)
+    offset = classes.astype(np.float32)[:, None] * (float(boxes.max()) + 1.0)
+    return nms(boxes + offset, scores, iou)
+
+
+def onnx_providers(device: str) -> list[str]:
+    """ONNX Runtime providers for ``device`` (auto: CUDA when available, else CPU)."""
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    if device in ("auto", "cuda") and "CUDAExecutionProvider" in available:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    if device == "cuda":
+        raise RuntimeError("device 'cuda' asked for but onnxruntime has no CUDAExecutionProvider")
+    return ["CPUExecutionProvider"]
+
+
+class YoloxOnnxDetector:
+    """YOLOX exported to ONNX, run with ONNX Runtime; implements :class:`~.base.Detector`."""
+
+    vocabulary: tuple[str, ...] = COCO80
+
+    def __init__(
+        self,
+        weights_path: str | os.PathLike[str],
+        *,
+        sha256: str,
+        input_size: int = 416,
+        confidence: float = 0.3,
+        iou: float = 0.45,
+        max_detections: int = 100,
+        device: str = "auto",
+        name: str = "yolox_nano",
+    ) -> None:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        self.session = ort.InferenceSession(
+            str(weights_path), opts, providers=onnx_providers(device)
+        )
+        inp = self.session.get_inputs()[0]
+        self.input_name = inp.name
+        fixed = [d for d in inp.shape[2:] if isinstance(d, int)]
+        self.input_size = fixed[0] if fixed else input_size
+        self.fixed_batch = isinstance(inp.shape[0], int)
+        self.confidence, self.iou, self.max_detections = confidence, iou, max_detections
+        self.info = ModelInfo(name=name, sha256=sha256, path=str(weights_path))
+
+    def preprocess(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, list[float]]:
+        """Letterbox a batch into ``(N, 3, S, S)`` float32 BGR and the scale of each image."""
+        batch = np.empty((len(images), 3, self.input_size, self.input_size), np.float32)
+        scales = []
+        for i, img in enumerate(images):
+            canvas, r = letterbox(img, self.input_size)
+            batch[i] = canvas.transpose(2, 0, 1)
+            scales.append(r)
+        return batch, scales
+
+    def inference(self, batch: np.ndarray) -> np.ndarray:
+        """Raw ``(N, A, 85)`` outputs (one image per call when the export fixes the batch)."""
+        if not self.fixed_batch:
+            return self.session.run(None, {self.input_name: batch})[0]
+        return np.concatenate(
+            [
+                self.session.run(None, {self.input_name: batch[i : i + 1]})[0]
+                for i in range(len(batch))
+            ]
+        )
+
+    def postprocess(
+        self, raw: np.ndarray, scales: list[float], shapes: list[tuple[int, int]]
+    ) -> list[Detections]:
+        """Decode, threshold, per-class NMS, and map boxes back to each original image."""
+        out = []
+        for r, scale, (h, w) in zip(raw, scales, shapes, strict=True):
+            boxes, scores = decode_yolox(r, self.input_size)
+            cls = scores.argmax(1)
+            conf = scores[np.arange(len(cls)), cls]
+            mask = conf >= self.confidence
+            boxes, conf, cls = boxes[mask], conf[mask], cls[mask]
+            keep = batched_nms(boxes, conf, cls, self.iou)[: self.max_detections]
+            boxes = boxes[keep] / scale
+            boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
+            boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
+            cls = cls[keep].astype(np.int32)
+            out.append(
+                Detections(
+                    xyxy=boxes.astype(np.float32),
+                    confidence=conf[keep].astype(np.float32).clip(0, 1),
+                    class_id=cls,
+                    labels=tuple(self.vocabulary[c] for c in cls),
+                )
+            )
+        return out
+
+    def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
+        """Detect objects in RGB ``uint8`` images."""
+        if not images:
+            return []
+        batch, scales = self.preprocess(images)
+        raw = self.inference(batch)
+        return self.postprocess(raw, scales, [img.shape[:2] for img in images])
