@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from trendscope.vision.base import Detections
+from trendscope.vision.factory import load_classifier, load_detector
+from trendscope.vision.yolox import batched_nms, decode_yolox, letterbox, nms
+
+
+def _labels(d: Detections, min_conf: float = 0.5) -> list[str]:
+    return [lbl for lbl, c in zip(d.labels, d.confidence, strict=True) if c >= min_conf]
+
+
+def test_yolox_finds_the_cat_the_cup_and_the_people(vision_config, photos) -> None:
+    det = load_detector(vision_config)
+    assert det.info.name == "yolox_nano"
+    assert det.info.sha256 == "615e266100c341c28d62abe255f7a6d9d7e2b91c1b0b87fc24c5d9e53141a57b"
+    chelsea, coffee, bus = det.detect([photos["chelsea"], photos["coffee"], photos["bus"]])
+    assert "cat" in _labels(chelsea)
+    assert "cup" in _labels(coffee)
+    assert "bus" in _labels(bus)
+    assert _labels(bus).count("person") >= 3
+    h, w = photos["bus"].shape[:2]
+    assert (bus.xyxy[:, [0, 2]] <= w).all() and (bus.xyxy[:, [1, 3]] <= h).all()
+    assert (bus.xyxy[:, 0] < bus.xyxy[:, 2]).all() and (bus.xyxy[:, 1] < bus.xyxy[:, 3]).all()
+    # the bus spans most of the photo's width in its middle band
+    bx = bus.xyxy[list(bus.labels).index("bus")]
+    assert bx[2] - bx[0] > 0.8 * w and 150 < bx[1] < 350
+
+
+def test_boxes_map_back_to_the_original_pixels(vision_config, photos) -> None:
+    """The same photo mirrored and enlarged gives the cup box mirrored and scaled, in its pixels."""
+    import cv2
+
+    det = load_detector(vision_config)
+    img = photos["coffee"]  # 600 x 400
+    big = cv2.resize(np.ascontiguousarray(img[:, ::-1]), (1500, 1000))
+    a, b = det.detect([img, big])
+    cup_a = a.xyxy[list(a.labels).index("cup")]
+    cup_b = b.xyxy[list(b.labels).index("cup")]
+    w = img.shape[1]
+    expected = np.array([w - cup_a[2], cup_a[1], w - cup_a[0], cup_a[3]]) * 2.5
+    assert np.abs(cup_b - expected).max() < 0.05 * 1500
+
+
+def test_letterbox_puts_the_photo_top_left() -> None:
+    img = np.zeros((100, 200, 3), np.uint8)
+    canvas, r = letterbox(img, 416)
+    assert r == pytest.approx(2.08)
+    assert (canvas[:208, :416] == 0).all() and (canvas[208:] == 114).all()
+
+
+def test_decode_grid_and_stride() -> None:
+    raw = np.zeros((3549, 85), np.float32)
+    raw[0, 4], raw[0, 5] = 1.0, 0.9  # anchor (0, 0) at stride 8, w = h = exp(0) * 8
+    raw[2704, :2] = 0.5  # first anchor of the stride-16 grid
+    boxes, scores = decode_yolox(raw, 416)
+    assert boxes[0].tolist() == [-4.0, -4.0, 4.0, 4.0]
+    assert boxes[2704].tolist() == [0.0, 0.0, 16.0, 16.0]
+    assert scores[0, 0] == pytest.approx(0.9)
+
+
+@pytest.mark.parametrize(
+    ("boxes", "scores", "classes", "kept"),
+    [
+        ([[0, 0, 10, 10], [1, 1, 10, 10], [20, 20, 30, 30]], [0.9, 0.8, 0.7], [0, 0, 0], [0, 2]),
+        ([[0, 0, 10, 10], [1, 1, 10, 10]], [0.6, 0.8], [0, 0], [1]),
+        ([[0, 0, 10, 10], [1, 1, 10, 10]], [0.9, 0.8], [0, 1], [0, 1]),  # other class survives
+    ],
+)
+def test_nms(boxes, scores, classes, kept) -> None:
+    b, s, c = np.array(boxes, np.float32), np.array(scores, np.float32), np.array(classes)
+    assert sorted(batched_nms(b, s, c, 0.45).tolist()) == kept
+    assert nms(np.zeros((0, 4)), np.zeros(0), 0.5).tolist() == []
+
+
+def test_ultralytics_backend_loads_a_real_yolov8_checkpoint(vision_config, photos) -> None:
+    cfg = vision_config.model_copy(
+        update={
+            "detector": vision_config.detector.model_copy(
+                update={
+                    "backend": "ultralytics",
+                    "weights": "fall_detection_yolov8n.pt",
+                    "confidence": 0.05,
+                    "input_size": 320,
+                }
+            )
+        }
+    )
+    det = load_detector(cfg)
+    assert len(det.vocabulary) == 2
+    assert det.info.sha256 == "5f6f620d0fa574ed80d8348bb8d46060148eb0ba24e3eea00d31a30cdadba41d"
+    (result,) = det.detect([photos["astronaut"]])
+    assert isinstance(result, Detections)
+    assert set(result.labels) <= set(det.vocabulary)
+    assert len(result) >= 1  # a person: standing or fallen, the model sees someone
+
+
+def test_missing_weights_say_how_to_fetch(vision_config, tmp_path) -> None:
+    cfg = vision_config.model_copy(update={"models_dir": str(tmp_path)})
+    with pytest.raises(FileNotFoundError, match="make models"):
+        load_classifier(cfg)
