@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="config YAML (locations and start_date)")
     p.add_argument("--start", type=_date, help="first day (default: start_date from the config)")
     p.add_argument("--days", type=int, default=7)
-    p.add_argument("--posts-per-day", type=int, default=12)
+    p.add_argument("--posts-per-day", type=int, default=30)
 
     p = sub.add_parser("fetch-models", help="download and verify the offline model files")
     p.add_argument("--config", help="config YAML (models_dir)")
