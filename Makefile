@@ -46,7 +46,11 @@ airflow-db: setup
 	$(VENV)/bin/airflow db migrate > $(AIRFLOW_HOME)/db-migrate.log 2>&1 || (tail -50 $(AIRFLOW_HOME)/db-migrate.log; exit 1)
 
 run: models demo-data airflow-db
-	$(PY) -m trendscope.orchestration.local_airflow --dag-id trendscope_daily --days $(DAYS) --show-trends
+	@echo "Running trendscope_daily for $(DAYS) days through Airflow (log: airflow_home/make-run.log) ..."
+	@$(PY) -m trendscope.orchestration.local_airflow --dag-id trendscope_daily --days $(DAYS) \
+		> $(AIRFLOW_HOME)/make-run.log 2>&1 || (tail -80 $(AIRFLOW_HOME)/make-run.log; exit 1)
+	@grep -E "^trendscope_daily [0-9-]+: " $(AIRFLOW_HOME)/make-run.log
+	@$(PY) -m trendscope.orchestration.local_airflow --days $(DAYS) --report-only
 
 test: models
 	$(VENV)/bin/ruff check include dags tests benchmarks

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 
 from trendscope.cli import print_trends
-from trendscope.config import load_config
+from trendscope.config import TrendscopeConfig, load_config
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,42 @@ def run_days(dag_id: str, days: Sequence[date], dags_folder: str) -> dict[date, 
     return states
 
 
+def print_rising(config: TrendscopeConfig, days: Sequence[date]) -> None:
+    """Every label-day flagged rising or falling over ``days``, for all locations."""
+    from trendscope.display import format_rows
+    from trendscope.tables import storage
+    from trendscope.tables.paths import partition_path
+    from trendscope.tables.schemas import TRENDS_DAILY
+
+    rows = []
+    for slug in config.location_slugs:
+        for day in days:
+            path = partition_path(config.data_root, TRENDS_DAILY.name, slug, day)
+            if storage.exists(path):
+                rows += [
+                    r
+                    for r in storage.read_table(path).to_pylist()
+                    if r["trend"] in ("rising", "falling")
+                ]
+    rows.sort(
+        key=lambda r: (r["location"], r["date"], r["trend"] != "rising", r["kind"], r["label"])
+    )
+    cols = [
+        "location",
+        "date",
+        "trend",
+        "kind",
+        "label",
+        "fine_label",
+        "share",
+        "baseline_share",
+        "lift",
+        "p_adjusted",
+    ]
+    print(f"\nRising and falling, {days[0]} to {days[-1]} (vs each day's trailing baseline)")
+    print(format_rows(rows, cols) if rows else "(nothing significant)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--dag-id", default="trendscope_daily")
@@ -45,6 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--start", type=date.fromisoformat, help="first day (default: start_date)")
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--show-trends", action="store_true", help="print the last day's trends")
+    parser.add_argument("--report-only", action="store_true", help="print the trends, run nothing")
     args = parser.parse_args(argv)
     config = load_config()
     start = args.start or config.start_date
@@ -52,13 +89,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     days = [start + timedelta(days=i) for i in range(args.days)]
+    if args.report_only:
+        for slug in config.location_slugs:
+            print_trends(config, slug, days[-1], top=12)
+        print_rising(config, days)
+        print(
+            f"\nTables: {config.data_root}/tables/<table>/location=<slug>/date=<YYYY-MM-DD>/data.parquet"
+        )
+        return 0
     states = run_days(args.dag_id, days, args.dags_folder)
     failed = [d for d, s in states.items() if not s.endswith("success")]
     for d, s in states.items():
         print(f"{args.dag_id} {d}: {s}")
     if args.show_trends and not failed:
         for slug in config.location_slugs:
-            print_trends(config, slug, days[-1])
+            print_trends(config, slug, days[-1], top=12)
+        print_rising(config, days)
         print(f"\nTables: {config.data_root}/tables/<table>/location=<slug>/date=<YYYY-MM-DD>/")
         print(
             f"Query them: trendscope trends --location {config.location_slugs[0]} --date {days[-1]}"
