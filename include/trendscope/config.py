@@ -158,6 +158,47 @@ class TrendsConfig(_Strict):
     monthly_window: int = Field(default=3, ge=1, le=24)
 
 
+class ShardingConfig(_Strict):
+    """How a large location-day is split across analyze workers (pods, in production)."""
+
+    max_images_per_shard: int = Field(default=2000, ge=1)
+    max_shards: int = Field(default=16, ge=1, le=256)
+
+
+class KubernetesConfig(_Strict):
+    """The analyze (GPU) pods launched when ``executor`` is ``kubernetes``.
+
+    Credentials never appear here: ``env_from_secrets`` names Kubernetes Secrets whose keys
+    become environment variables in the pod (e.g. ``AWS_ACCESS_KEY_ID``).
+    """
+
+    namespace: str = "trendscope"
+    image: str = "ghcr.io/trendscope/trendscope-worker-gpu:0.1.0"
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    service_account: str = "trendscope-worker"
+    kubernetes_conn_id: str = "kubernetes_default"
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    tolerations: list[dict[str, str]] = Field(default_factory=list)
+    gpus: int = Field(default=1, ge=0, le=16)
+    cpu: str = "4"
+    memory: str = "16Gi"
+    pool: str = "gpu"
+    env_from_secrets: list[str] = Field(default_factory=list)
+    config_map: str | None = None
+    run_as_user: int = Field(default=1000, ge=1)
+    startup_timeout_seconds: int = Field(default=600, ge=10)
+
+    @field_validator("tolerations")
+    @classmethod
+    def _tolerations(cls, v: list[dict[str, str]]) -> list[dict[str, str]]:
+        allowed = {"key", "operator", "value", "effect", "tolerationSeconds"}
+        for i, tol in enumerate(v):
+            unknown = set(tol) - allowed
+            if unknown:
+                raise ValueError(f"toleration {i} has unknown keys {sorted(unknown)}")
+        return v
+
+
 class TrendscopeConfig(_Strict):
     """The whole configuration; see ``include/config/trendscope.yaml`` for a commented example."""
 
@@ -173,6 +214,8 @@ class TrendscopeConfig(_Strict):
     targets: dict[str, TargetConfig] = Field(default_factory=dict)
     scenes: ScenesConfig = ScenesConfig()
     trends: TrendsConfig = TrendsConfig()
+    sharding: ShardingConfig = ShardingConfig()
+    kubernetes: KubernetesConfig = KubernetesConfig()
 
     @model_validator(mode="after")
     def _unique_locations(self) -> TrendscopeConfig:

@@ -18,6 +18,7 @@ from trendscope.config import TrendscopeConfig
 from trendscope.ingest.decode import DecodeError, decode_rgb
 from trendscope.logs import progress
 from trendscope.pipeline.result import StepResult
+from trendscope.pipeline.shards import Shard, shard_file
 from trendscope.tables import storage
 from trendscope.tables.paths import partition_path
 from trendscope.tables.schemas import DETECTIONS, IMAGES, STATUS_OK, STATUS_QUARANTINED, to_table
@@ -106,13 +107,20 @@ class Analyzer:
         return scenes, rows
 
 
-def analyze_day(config: TrendscopeConfig, location: str, day: date) -> StepResult:
-    """Analyze the staged ``images`` of a location-day; stage ``detections`` and scenes."""
+def analyze_day(
+    config: TrendscopeConfig, location: str, day: date, shard: Shard | None = None
+) -> StepResult:
+    """Analyze one shard of the staged ok ``images`` of a location-day.
+
+    The shard's updated ``images`` rows (size, scene, decode failures) and its ``detections``
+    are staged under the day's analysis directory; publish merges every shard.
+    """
     config.location(location)
+    shard = shard or Shard()
     images_path = partition_path(config.data_root, IMAGES.name, location, day, area="staging")
     images = storage.read_table(images_path, IMAGES).to_pylist()
-    todo = [i for i, r in enumerate(images) if r["status"] == STATUS_OK]
-    log.info("analyze %s %s: %d ok images of %d", location, day, len(todo), len(images))
+    todo = shard.take([i for i, r in enumerate(images) if r["status"] == STATUS_OK])
+    log.info("analyze %s %s shard %s: %d ok images", location, day, shard, len(todo))
     analyzer = Analyzer(config) if todo else None
     det_rows: list[dict] = []
     batches = list(_batches(todo, config.batch_size))
@@ -146,18 +154,22 @@ def analyze_day(config: TrendscopeConfig, location: str, day: date) -> StepResul
                     {"image_id": row["image_id"], "location": location, "date": day, **det}
                 )
     det_rows.sort(key=lambda r: (r["image_id"], r["detection"]))
-    det_path = partition_path(config.data_root, DETECTIONS.name, location, day, area="staging")
+    root = config.data_root
+    det_path = shard_file(root, location, day, shard, DETECTIONS.name)
+    img_path = shard_file(root, location, day, shard, IMAGES.name)
     storage.write_table_atomic(to_table(DETECTIONS, det_rows), det_path)
-    storage.write_table_atomic(to_table(IMAGES, images), images_path)
-    ok = sum(1 for r in images if r["status"] == STATUS_OK)
+    storage.write_table_atomic(to_table(IMAGES, [images[i] for i in todo]), img_path)
+    ok = sum(1 for i in todo if images[i]["status"] == STATUS_OK)
     return StepResult(
         step="analyze",
         location=location,
         date=day,
         counts={
+            "shard": shard.index,
+            "shards": shard.count,
             "images_ok": ok,
             "detections": len(det_rows),
             "classified_crops": sum(1 for r in det_rows if r["fine_label"] is not None),
         },
-        outputs=[images_path, det_path],
+        outputs=[img_path, det_path],
     )

@@ -12,6 +12,7 @@ from trendscope.ingest.dropzone import Post, discover_posts
 from trendscope.ingest.inspect import Inspection, inspect_file
 from trendscope.logs import progress
 from trendscope.pipeline.result import StepResult
+from trendscope.pipeline.shards import analysis_dir, shard_count
 from trendscope.tables import storage
 from trendscope.tables.paths import partition_path
 from trendscope.tables.schemas import (
@@ -99,6 +100,7 @@ def ingest_day(
     mark_exact_duplicates(rows)
     rows.sort(key=lambda r: r["source_uri"])
     path = partition_path(config.data_root, IMAGES.name, location, day, area="staging")
+    storage.remove_tree(analysis_dir(config.data_root, location, day))  # stale shards of a re-run
     storage.write_table_atomic(to_table(IMAGES, rows), path)
     counts = Counter(r["status"] for r in rows)
     for r in rows:
@@ -111,6 +113,7 @@ def ingest_day(
         counts={
             "posts": len(rows),
             **{s: counts.get(s, 0) for s in (STATUS_OK, STATUS_DUPLICATE, STATUS_QUARANTINED)},
+            "shards": shard_count(counts.get(STATUS_OK, 0), config.sharding),
         },
         outputs=[path],
     )

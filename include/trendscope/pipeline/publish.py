@@ -1,7 +1,8 @@
-"""Publish step: move a location-day's staged partitions into the published tables.
+"""Publish step: merge the analyze shards and move a location-day into the published tables.
 
-Each partition is replaced atomically, so readers see the previous day's version or the new one.
+Each partition is replaced atomically, so readers see the previous version or the new one.
 Re-running a day replaces its partitions: the same input gives the same rows, never duplicates.
+Nothing is published unless every shard of the day has staged its output.
 """
 
 from __future__ import annotations
@@ -9,44 +10,68 @@ from __future__ import annotations
 import logging
 from datetime import date
 
+import pyarrow as pa
+
 from trendscope.config import TrendscopeConfig
 from trendscope.pipeline.result import StepResult
+from trendscope.pipeline.shards import analysis_dir, shards_present
 from trendscope.tables import storage
-from trendscope.tables.paths import partition_path
-from trendscope.tables.schemas import DETECTIONS, IMAGES, STATUSES
+from trendscope.tables.paths import join, partition_path
+from trendscope.tables.schemas import DETECTIONS, IMAGES, STATUSES, to_table
 
 log = logging.getLogger(__name__)
 
-PUBLISHED_BY_ANALYZE = (DETECTIONS, IMAGES)
+
+class IncompleteStagingError(RuntimeError):
+    """Some output of a location-day is missing from staging; nothing was published."""
+
+
+def merge_shards(config: TrendscopeConfig, location: str, day: date) -> tuple[pa.Table, pa.Table]:
+    """The day's ``images`` (ingest rows updated by every shard) and all shards' ``detections``."""
+    root = config.data_root
+    ingest_path = partition_path(root, IMAGES.name, location, day, area="staging")
+    if not storage.exists(ingest_path):
+        raise IncompleteStagingError(f"no staged images for {location} {day}: run ingest first")
+    images = storage.read_table(ingest_path, IMAGES).to_pylist()
+    found = shards_present(storage.list_files(analysis_dir(root, location, day)))
+    counts = {s.count for s in found}
+    ok = sum(1 for r in images if r["status"] == "ok")
+    if not found and ok == 0:
+        return to_table(IMAGES, images), to_table(DETECTIONS, [])
+    if len(counts) != 1:
+        raise IncompleteStagingError(
+            f"analysis of {location} {day} is missing or mixes shard counts {sorted(counts)}: "
+            "run analyze for every shard of the current plan"
+        )
+    (n,) = counts
+    missing = [i for i in range(n) if not any(s.index == i and len(found[s]) == 2 for s in found)]
+    if missing:
+        raise IncompleteStagingError(f"{location} {day}: shards {missing} of {n} have not staged output")
+    by_uri = {r["source_uri"]: r for r in images}
+    detections: list[pa.Table] = []
+    for shard in sorted(found, key=lambda s: s.index):
+        shard_dir = join(analysis_dir(root, location, day), shard.dirname)
+        for row in storage.read_table(join(shard_dir, "images.parquet"), IMAGES).to_pylist():
+            by_uri[row["source_uri"]] = row
+        detections.append(storage.read_table(join(shard_dir, "detections.parquet"), DETECTIONS))
+    merged = pa.concat_tables(detections).sort_by([("image_id", "ascending"), ("detection", "ascending")])
+    return to_table(IMAGES, [by_uri[r["source_uri"]] for r in images]), merged
 
 
 def publish_day(config: TrendscopeConfig, location: str, day: date) -> StepResult:
-    """Replace the published ``detections`` and ``images`` partitions with the staged ones."""
+    """Replace the published ``images`` and ``detections`` partitions with the staged ones."""
     config.location(location)
     root = config.data_root
-    staged = {
-        c.name: partition_path(root, c.name, location, day, area="staging")
-        for c in PUBLISHED_BY_ANALYZE
-    }
-    missing = [p for p in staged.values() if not storage.exists(p)]
-    if missing:
-        raise FileNotFoundError(
-            f"nothing staged to publish for {location} {day}: missing {missing} "
-            "(run ingest and analyze first)"
-        )
-    tables = {c.name: storage.read_table(staged[c.name], c) for c in PUBLISHED_BY_ANALYZE}
-    images = tables[IMAGES.name]
-    if images.num_rows and images.column("status").null_count:
-        raise ValueError(f"staged images for {location} {day} has rows without a status")
+    images, detections = merge_shards(config, location, day)
     outputs = []
-    for c in PUBLISHED_BY_ANALYZE:
-        target = partition_path(root, c.name, location, day)
-        storage.write_table_atomic(tables[c.name], target)
+    for contract, table in ((DETECTIONS, detections), (IMAGES, images)):
+        target = partition_path(root, contract.name, location, day)
+        storage.write_table_atomic(table, target)
         outputs.append(target)
-    for path in staged.values():
-        storage.remove(path)
+    storage.remove(partition_path(root, IMAGES.name, location, day, area="staging"))
+    storage.remove_tree(analysis_dir(root, location, day))
     statuses = images.column("status").to_pylist()
     counts = {"images": images.num_rows, **{s: statuses.count(s) for s in STATUSES}}
-    counts["detections"] = tables[DETECTIONS.name].num_rows
+    counts["detections"] = detections.num_rows
     log.info("published %s %s: %s", location, day, counts)
     return StepResult(step="publish", location=location, date=day, counts=counts, outputs=outputs)

@@ -9,6 +9,7 @@ from trendscope.pipeline.analyze import analyze_day
 from trendscope.pipeline.ingest import ingest_day
 from trendscope.pipeline.publish import publish_day
 from trendscope.pipeline.result import StepResult
+from trendscope.pipeline.shards import Shard
 from trendscope.trends.daily import trends_day
 
 STEPS = {
@@ -31,8 +32,11 @@ def run_step(config: TrendscopeConfig, step: str, location: str, day: date) -> S
 def run_day(
     config: TrendscopeConfig, location: str, day: date, source_dir: str | None = None
 ) -> list[StepResult]:
-    """Ingest, analyze, publish and compute the trends of one location-day."""
-    results = [ingest_day(config, location, day, source_dir=source_dir)]
-    for step in ("analyze", "publish", "trends"):
+    """Ingest, analyze (every shard, one after another), publish and compute trends of a day."""
+    ingested = ingest_day(config, location, day, source_dir=source_dir)
+    results = [ingested]
+    n = ingested.counts["shards"]
+    results += [analyze_day(config, location, day, Shard(i, n)) for i in range(n)]
+    for step in ("publish", "trends"):
         results.append(run_step(config, step, location, day))
     return results

@@ -64,3 +64,20 @@ def remove(path: str) -> None:
     p = _local(path)
     if p.is_file():
         p.unlink()
+
+
+def list_files(directory: str) -> list[str]:
+    """Every file under ``directory`` (recursively), sorted; empty when it does not exist."""
+    root = _local(directory)
+    if not root.is_dir():
+        return []
+    return sorted(str(p) for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
+
+
+def remove_tree(directory: str) -> None:
+    """Delete ``directory`` and everything under it, if present."""
+    import shutil
+
+    root = _local(directory)
+    if root.is_dir():
+        shutil.rmtree(root)

@@ -106,7 +106,7 @@ def test_ingest_day_statuses_reconcile(config, tmp_path: Path) -> None:
     (day_dir / "04.jpg").write_text("<html>not found</html>")
     (day_dir / "05.jpg").write_bytes(b"")
     result = ingest_day(config, "shibuya", DAY)
-    assert result.counts == {"posts": 5, "ok": 2, "duplicate": 1, "quarantined": 2}
+    assert result.counts == {"posts": 5, "ok": 2, "duplicate": 1, "quarantined": 2, "shards": 1}
     staged = storage.read_table(
         partition_path(config.data_root, "images", "shibuya", DAY, area="staging"), IMAGES
     ).to_pylist()

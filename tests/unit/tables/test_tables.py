@@ -6,7 +6,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from conftest import det_row, image_row
+from row_builders import det_row, image_row
 from trendscope.tables import storage
 from trendscope.tables.paths import partition_path, table_glob
 from trendscope.tables.schemas import DETECTIONS, IMAGES, conform, contract, to_table

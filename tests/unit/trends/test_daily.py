@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from conftest import det_row, image_row
+from row_builders import det_row, image_row
 from trendscope.tables.schemas import DAILY_COUNTS, DETECTIONS, IMAGES, to_table
 from trendscope.trends.daily import compute_trends_daily
 

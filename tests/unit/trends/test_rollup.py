@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from conftest import det_row, image_row
+from row_builders import det_row, image_row
 from trendscope.tables.schemas import DETECTIONS, IMAGES, to_table
 from trendscope.trends.compare import (
     ROLLUP_SCHEMA,
