@@ -1,14 +1,18 @@
 """
 ### trendscope_daily
 
-Each day, for every location in `include/config/trendscope.yaml` (one mapped task per location):
+Each day, for every location in `include/config/trendscope.yaml` (mapped tasks):
 
-1. **ingest**: find the day's posts in the drop zone, check every file, stage the `images` rows
-   (`ok`, `duplicate` or `quarantined` with a reason);
-2. **analyze**: detect objects (YOLOX-Nano or any Ultralytics YOLO), crop the configured targets,
-   classify crops and scenes (EfficientNet-Lite0), stage `detections`;
-3. **publish**: replace the day's `images` and `detections` partitions atomically;
-4. **trends**: compute and publish the day's `trends_daily` partition.
+1. **ingest** (one task per location): find the day's posts in the drop zone, check every file,
+   stage the `images` rows (`ok`, `duplicate` or `quarantined` with a reason), and decide how
+   many analyze shards the day needs;
+2. **analyze** (one task per shard): detect objects, crop the configured targets, classify crops
+   and scenes, stage the shard's rows. With `executor: kubernetes` each shard is a GPU pod
+   (`KubernetesPodOperator`, pool `gpu`) running `trendscope analyze --shard i/N`; locally the
+   same command runs in-process;
+3. **publish** (per location): merge the shards and replace the day's `images` and `detections`
+   partitions atomically;
+4. **trends** (per location): compute the day's `trends_daily` against its trailing baseline.
 
 A run processes the calendar day of its logical date (UTC), which is the start of its day-long
 interval; it runs at 12:00 UTC the next day, when that day has ended in every timezone.
@@ -45,16 +49,16 @@ CONFIG = dag_config()
 )
 def trendscope_daily() -> None:
     @task
-    def ingest(location: str, **context) -> str:
-        from trendscope.orchestration.tasks import run_location_step
+    def ingest(location: str, **context) -> dict:
+        from trendscope.orchestration.tasks import ingest_location
 
-        return run_location_step("ingest", location, context)
+        return ingest_location(location, context)
 
     @task
-    def analyze(location: str, **context) -> str:
-        from trendscope.orchestration.tasks import run_location_step
+    def plan(ingested: list[dict]) -> list[list[str]]:
+        from trendscope.orchestration.tasks import plan_analysis
 
-        return run_location_step("analyze", location, context)
+        return plan_analysis(ingested)
 
     @task
     def publish(location: str, **context) -> str:
@@ -68,9 +72,26 @@ def trendscope_daily() -> None:
 
         return run_location_step("trends", location, context)
 
-    staged = ingest.expand(location=CONFIG.location_slugs)
-    analyzed = analyze.expand(location=staged)
-    published = publish.expand(location=analyzed)
+    shards = plan(ingest.expand(location=CONFIG.location_slugs))
+    if CONFIG.executor == "kubernetes":
+        from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+
+        from trendscope.orchestration.k8s import pod_operator_kwargs
+
+        analyzed = KubernetesPodOperator.partial(
+            task_id="analyze", **pod_operator_kwargs(CONFIG)
+        ).expand(arguments=shards)
+    else:
+
+        @task
+        def analyze(args: list[str]) -> None:
+            from trendscope.orchestration.tasks import run_cli
+
+            run_cli(args)
+
+        analyzed = analyze.expand(args=shards)
+    published = publish.expand(location=CONFIG.location_slugs)
+    analyzed >> published
     trends.expand(location=published)
 
 

@@ -62,6 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
         _common(p)
         if step == "ingest":
             p.add_argument("--source-dir", help="drop zone (overrides source.path)")
+        if step == "analyze":
+            p.add_argument("--shard", default="0/1", help="i/N: analyze every N-th ok image from i")
+
+    p = sub.add_parser("k8s-pod", help="print the analyze pod manifest the DAG would launch (YAML)")
+    _common(p)
+    p.add_argument("--shard", default="0/1", help="i/N")
 
     p = sub.add_parser("trends", help="print the trend table of a location-day")
     _common(p)
@@ -99,6 +105,11 @@ def _cmd_step(args: argparse.Namespace) -> int:
     config = _config(args)
     if args.command == "ingest":
         result = ingest_day(config, args.location, args.date, source_dir=args.source_dir)
+    elif args.command == "analyze":
+        from trendscope.pipeline.analyze import analyze_day
+        from trendscope.pipeline.shards import Shard
+
+        result = analyze_day(config, args.location, args.date, Shard.parse(args.shard))
     else:
         step = "trends" if args.command == "compute-trends" else args.command
         result = run_step(config, step, args.location, args.date)
@@ -160,6 +171,19 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_k8s_pod(args: argparse.Namespace) -> int:
+    import yaml
+
+    from trendscope.orchestration.k8s import pod_manifest
+    from trendscope.pipeline.shards import Shard
+
+    config = _config(args)
+    config.location(args.location)
+    manifest = pod_manifest(config, args.location, args.date, Shard.parse(args.shard))
+    print(yaml.safe_dump(manifest, sort_keys=False), end="")
+    return 0
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     print(json.dumps(config.model_dump(mode="json"), indent=2))
@@ -183,13 +207,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo-data": _cmd_demo,
         "fetch-models": _cmd_fetch,
         "check-config": _cmd_check,
+        "k8s-pod": _cmd_k8s_pod,
     }
     try:
         return handlers[args.command](args)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

@@ -35,7 +35,10 @@ for dag_id, dag in bag.dags.items():
         "retries": [t.retries for t in dag.tasks],
         "owners": sorted({t.owner for t in dag.tasks}),
         "doc_md": bool(dag.doc_md),
-        "tasks": [t.task_id for t in dag.tasks],
+        "tasks": sorted(t.task_id for t in dag.tasks),
+        "operators": {t.task_id: getattr(t, "operator_name", type(t).__name__) for t in dag.tasks},
+        "pools": {t.task_id: t.pool for t in dag.tasks},
+        "upstream": {t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks},
         "timetable": type(dag.timetable).__name__,
         "catchup": dag.catchup,
     }
@@ -43,10 +46,10 @@ print("PROBE" + json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.i
 """
 
 
-@pytest.fixture(scope="module")
-def parsed(tmp_path_factory) -> dict:
+def _parse(tmp_path_factory, executor: str) -> dict:
     env = {**os.environ, "AIRFLOW_HOME": str(tmp_path_factory.mktemp("airflow_home"))}
     env["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+    env["TRENDSCOPE_EXECUTOR"] = executor
     out = subprocess.run(
         [sys.executable, "-c", _PROBE, str(DAGS)],
         capture_output=True,
@@ -58,6 +61,16 @@ def parsed(tmp_path_factory) -> dict:
     line = next((ln for ln in out.stdout.splitlines() if ln.startswith("PROBE")), None)
     assert line, f"probe failed:\n{out.stdout}\n{out.stderr}"
     return json.loads(line[len("PROBE") :])
+
+
+@pytest.fixture(scope="module")
+def parsed(tmp_path_factory) -> dict:
+    return _parse(tmp_path_factory, "local")
+
+
+@pytest.fixture(scope="module")
+def parsed_k8s(tmp_path_factory) -> dict:
+    return _parse(tmp_path_factory, "kubernetes")
 
 
 def test_no_import_errors(parsed: dict) -> None:
@@ -79,6 +92,24 @@ def test_every_dag_has_tags_retries_owner_and_docs(parsed: dict) -> None:
 
 def test_daily_dag_shape(parsed: dict) -> None:
     daily = parsed["dags"]["trendscope_daily"]
-    assert daily["tasks"] == ["ingest", "analyze", "publish", "trends"]
+    assert daily["tasks"] == ["analyze", "ingest", "plan", "publish", "trends"]
+    assert daily["upstream"] == {
+        "ingest": [],
+        "plan": ["ingest"],
+        "analyze": ["plan"],
+        "publish": ["analyze"],
+        "trends": ["publish"],
+    }
+    assert daily["operators"]["analyze"] == "@task"
     assert daily["timetable"] == "CronDataIntervalTimetable"
     assert daily["catchup"] is False
+
+
+def test_kubernetes_mode_runs_analyze_as_gpu_pods(parsed_k8s: dict) -> None:
+    assert parsed_k8s["errors"] == {}
+    assert parsed_k8s["heavy"] == []
+    daily = parsed_k8s["dags"]["trendscope_daily"]
+    assert daily["operators"]["analyze"] == "KubernetesPodOperator"
+    assert daily["pools"]["analyze"] == "gpu"
+    assert daily["pools"]["ingest"] == "default_pool"
+    assert daily["upstream"]["analyze"] == ["plan"]

@@ -9,6 +9,8 @@ whatever the outcome. Transient cluster trouble fails the task and Airflow retri
 
 from __future__ import annotations
 
+import contextlib
+import io
 from datetime import date
 from typing import Any
 
@@ -42,7 +44,9 @@ def pod_operator_kwargs(config: TrendscopeConfig) -> dict[str, Any]:
     if kube.config_map:
         env["TRENDSCOPE_CONFIG"] = f"{CONFIG_MOUNT}/trendscope.yaml"
         volumes.append(
-            k8s.V1Volume(name="config", config_map=k8s.V1ConfigMapVolumeSource(name=kube.config_map))
+            k8s.V1Volume(
+                name="config", config_map=k8s.V1ConfigMapVolumeSource(name=kube.config_map)
+            )
         )
         mounts.append(k8s.V1VolumeMount(name="config", mount_path=CONFIG_MOUNT, read_only=True))
     return {
@@ -73,7 +77,10 @@ def pod_operator_kwargs(config: TrendscopeConfig) -> dict[str, Any]:
         ),
         "volumes": volumes,
         "volume_mounts": mounts,
-        "labels": {"app.kubernetes.io/name": "trendscope", "app.kubernetes.io/component": "analyze"},
+        "labels": {
+            "app.kubernetes.io/name": "trendscope",
+            "app.kubernetes.io/component": "analyze",
+        },
         "do_xcom_push": False,
         "on_finish_action": "delete_pod",
         "get_logs": True,
@@ -84,18 +91,27 @@ def pod_operator_kwargs(config: TrendscopeConfig) -> dict[str, Any]:
 
 def _snake(toleration: dict[str, str]) -> dict[str, Any]:
     names = {"tolerationSeconds": "toleration_seconds"}
-    return {names.get(k, k): (int(v) if k == "tolerationSeconds" else v) for k, v in toleration.items()}
+    return {
+        names.get(k, k): (int(v) if k == "tolerationSeconds" else v) for k, v in toleration.items()
+    }
 
 
-def pod_manifest(config: TrendscopeConfig, location: str, day: date, shard: Shard) -> dict[str, Any]:
+def pod_manifest(
+    config: TrendscopeConfig, location: str, day: date, shard: Shard
+) -> dict[str, Any]:
     """The pod the DAG would launch for one shard, as a plain Kubernetes manifest."""
     from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
     from kubernetes.client import ApiClient
 
-    op = KubernetesPodOperator(
-        task_id="analyze", arguments=analyze_args(location, day, shard), **pod_operator_kwargs(config)
+    analyze = KubernetesPodOperator(
+        task_id="analyze",
+        arguments=analyze_args(location, day, shard),
+        **pod_operator_kwargs(config),
     )
-    pod = op.build_pod_request_obj(dry_run=True)
+    with contextlib.redirect_stdout(io.StringIO()):  # the operator logs to stdout; keep YAML clean
+        pod = analyze.build_pod_request_obj(dry_run=True)
     manifest = ApiClient().sanitize_for_serialization(pod)
-    manifest["metadata"].setdefault("name", f"trendscope-analyze-{location}-{day:%Y%m%d}-{shard.index}")
+    manifest["metadata"].setdefault(
+        "name", f"trendscope-analyze-{location}-{day:%Y%m%d}-{shard.index}"
+    )
     return manifest

@@ -7,7 +7,7 @@ mapping Airflow passes to a task.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -45,3 +45,36 @@ def run_location_step(step: str, location: str, context: Mapping[str, Any]) -> s
     for path in result.outputs:
         log.info("wrote %s", path)
     return location
+
+
+def ingest_location(location: str, context: Mapping[str, Any]) -> dict[str, Any]:
+    """Ingest ``location`` on the run's day; return how many analyze shards it needs."""
+    from trendscope.pipeline.ingest import ingest_day
+
+    day = partition_date(context)
+    result = ingest_day(load_config(), location, day)
+    log.info("%s", result.summary())
+    return {"location": location, "date": day.isoformat(), "shards": result.counts["shards"]}
+
+
+def plan_analysis(ingested: Sequence[Mapping[str, Any]]) -> list[list[str]]:
+    """One ``trendscope`` argument list per analyze shard of every ingested location."""
+    from trendscope.orchestration.k8s import analyze_args
+    from trendscope.pipeline.shards import Shard
+
+    plan = []
+    for item in ingested:
+        day = date.fromisoformat(item["date"])
+        n = int(item["shards"])
+        plan += [analyze_args(item["location"], day, Shard(i, n)) for i in range(n)]
+    log.info("analysis plan: %d shard(s)", len(plan))
+    return plan
+
+
+def run_cli(args: Sequence[str]) -> None:
+    """Run a ``trendscope`` command in-process, exactly as the Kubernetes pod runs it."""
+    from trendscope.cli import main
+
+    code = main(list(args))
+    if code != 0:
+        raise RuntimeError(f"`trendscope {' '.join(args)}` exited with {code}")

@@ -46,7 +46,9 @@ def merge_shards(config: TrendscopeConfig, location: str, day: date) -> tuple[pa
     (n,) = counts
     missing = [i for i in range(n) if not any(s.index == i and len(found[s]) == 2 for s in found)]
     if missing:
-        raise IncompleteStagingError(f"{location} {day}: shards {missing} of {n} have not staged output")
+        raise IncompleteStagingError(
+            f"{location} {day}: shards {missing} of {n} have not staged output"
+        )
     by_uri = {r["source_uri"]: r for r in images}
     detections: list[pa.Table] = []
     for shard in sorted(found, key=lambda s: s.index):
@@ -54,7 +56,9 @@ def merge_shards(config: TrendscopeConfig, location: str, day: date) -> tuple[pa
         for row in storage.read_table(join(shard_dir, "images.parquet"), IMAGES).to_pylist():
             by_uri[row["source_uri"]] = row
         detections.append(storage.read_table(join(shard_dir, "detections.parquet"), DETECTIONS))
-    merged = pa.concat_tables(detections).sort_by([("image_id", "ascending"), ("detection", "ascending")])
+    merged = pa.concat_tables(detections).sort_by(
+        [("image_id", "ascending"), ("detection", "ascending")]
+    )
     return to_table(IMAGES, [by_uri[r["source_uri"]] for r in images]), merged
 
 

@@ -65,5 +65,7 @@ def shards_present(files: list[str]) -> dict[Shard, set[str]]:
         parent, _, name = f.rpartition("/")
         m = _DIR.search(parent)
         if m and name.endswith(".parquet"):
-            found.setdefault(Shard(int(m.group(1)), int(m.group(2))), set()).add(name[: -len(".parquet")])
+            found.setdefault(Shard(int(m.group(1)), int(m.group(2))), set()).add(
+                name[: -len(".parquet")]
+            )
     return found
