@@ -10,6 +10,7 @@ Environment overrides:
   * ``TRENDSCOPE_SOURCE_DIR`` ``source.path``
   * ``TRENDSCOPE_MODELS_DIR`` ``models_dir``
   * ``TRENDSCOPE_EXECUTOR``   ``executor``
+  * ``TRENDSCOPE_S3_ENDPOINT_URL`` ``storage.endpoint_url``
   * ``TRENDSCOPE__A__B=value`` any nested key ``a.b`` (value parsed as YAML)
 """
 
@@ -158,6 +159,17 @@ class TrendsConfig(_Strict):
     monthly_window: int = Field(default=3, ge=1, le=24)
 
 
+class StorageConfig(_Strict):
+    """Object storage (when ``data_dir`` or ``source.path`` is ``s3://...``).
+
+    Credentials are never configured here: boto3 takes them from the environment (a Kubernetes
+    Secret or an Airflow connection exported to the worker) or the machine's role.
+    """
+
+    endpoint_url: str | None = None  # e.g. http://minio:9000 for MinIO
+    region: str | None = None
+
+
 class ShardingConfig(_Strict):
     """How a large location-day is split across analyze workers (pods, in production)."""
 
@@ -214,6 +226,7 @@ class TrendscopeConfig(_Strict):
     targets: dict[str, TargetConfig] = Field(default_factory=dict)
     scenes: ScenesConfig = ScenesConfig()
     trends: TrendsConfig = TrendsConfig()
+    storage: StorageConfig = StorageConfig()
     sharding: ShardingConfig = ShardingConfig()
     kubernetes: KubernetesConfig = KubernetesConfig()
 
@@ -244,7 +257,7 @@ class TrendscopeConfig(_Strict):
     def resolve(self, path: str) -> str:
         """A path from the config, relative ones taken from the current directory."""
         if "://" in path or os.path.isabs(path):
-            return path
+            return path.rstrip("/") if path.startswith("s3://") else path
         return str(Path.cwd() / path)
 
     @property
@@ -290,6 +303,7 @@ _SIMPLE_ENV = {
     "TRENDSCOPE_SOURCE_DIR": ["source", "path"],
     "TRENDSCOPE_MODELS_DIR": ["models_dir"],
     "TRENDSCOPE_EXECUTOR": ["executor"],
+    "TRENDSCOPE_S3_ENDPOINT_URL": ["storage", "endpoint_url"],
 }
 
 
@@ -331,6 +345,10 @@ def load_config(
     for key, value in (overrides or {}).items():
         _set_nested(data, key.split("."), value)
     try:
-        return TrendscopeConfig.model_validate(data)
+        config = TrendscopeConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_format_errors(exc, str(cfg_path))) from None
+    from trendscope.tables import storage  # the config picks the process's storage endpoint
+
+    storage.configure(config.storage.endpoint_url, config.storage.region)
+    return config

@@ -38,3 +38,5 @@ def decode_rgb(data: bytes, max_pixels: int) -> np.ndarray:
         raise
     except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
         raise DecodeError(f"cannot decode image data: {exc}") from exc
+    except Exception as exc:  # a decoder plugin failing is bad input too, never a crashed run
+        raise DecodeError(f"cannot decode image data ({type(exc).__name__}: {exc})") from exc

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import posixpath
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -21,6 +23,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from trendscope.config import Location
+from trendscope.tables import storage
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +36,7 @@ class Post:
 
     source_uri: str
     location: str
-    path: Path | None
+    readable: bool  # False when the file cannot be fetched at all (see ``problem``)
     taken_at: datetime | None = None
     post_id: str | None = None
     author: str | None = None
@@ -88,89 +91,88 @@ def _aware(ts: datetime, location: Location) -> datetime:
     return ts.replace(tzinfo=location.tz) if ts.tzinfo is None else ts
 
 
-def _inside(path: Path, root: Path) -> bool:
-    try:
-        path.resolve().relative_to(root.resolve())
-    except ValueError:
-        return False
-    return True
+def _normalize(uri: str) -> str:
+    """Resolve ``.`` and ``..`` in a local path or an object key, without touching the disk."""
+    if storage.is_s3(uri):
+        bucket, _, key = uri[len("s3://") :].partition("/")
+        return f"s3://{bucket}/{posixpath.normpath(key)}"
+    return os.path.realpath(uri)
+
+
+def _inside(uri: str, root: str) -> bool:
+    root = root.rstrip("/")
+    return uri.startswith(root + "/")
 
 
 def _manifest_posts(
-    manifest: Path, root: Path, location: Location, day: date, referenced: set[Path]
+    manifest: str, root: str, location: Location, day: date, referenced: set[str]
 ) -> list[Post]:
     posts: list[Post] = []
-    with manifest.open(encoding="utf-8", errors="replace") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            where = f"{manifest}:{lineno}"
-            try:
-                raw = json.loads(line)
-                if not isinstance(raw, dict):
-                    raise ValueError("a line must be a JSON object")
-            except ValueError as exc:
-                log.warning("skipping unreadable manifest line %s: %s", where, exc)
-                continue
-            image_path = (manifest.parent / str(raw.get("image", ""))) if raw.get("image") else None
-            if image_path is not None and _inside(image_path, root):
-                referenced.add(image_path.resolve())
-            if raw.get("location") != location.slug:
-                continue
-            try:
-                mp = ManifestPost.model_validate(raw)
-            except ValidationError as exc:
-                fields = "; ".join(
-                    f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
-                )
-                log.warning("skipping invalid manifest line %s (%s)", where, fields)
-                continue
-            if local_date(mp.taken_at, location) != day:
-                continue
-            assert image_path is not None
-            problem = None
-            if not _inside(image_path, root):
-                problem = "manifest image path points outside the drop zone"
-            elif not image_path.is_file():
-                problem = "file named in the manifest is missing"
-            posts.append(
-                Post(
-                    source_uri=str(image_path.resolve() if problem is None else image_path),
-                    location=location.slug,
-                    path=image_path if problem is None else None,
-                    taken_at=_aware(mp.taken_at, location),
-                    post_id=mp.post_id,
-                    author=mp.author,
-                    caption=mp.caption,
-                    hashtags=mp.hashtags,
-                    likes=mp.likes,
-                    followers=mp.followers,
-                    source_url=mp.source_url,
-                    problem=problem,
-                )
+    text = storage.read_bytes(manifest).decode("utf-8", errors="replace")
+    base = manifest.rsplit("/", 1)[0]
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{manifest}:{lineno}"
+        try:
+            raw = json.loads(line)
+            if not isinstance(raw, dict):
+                raise ValueError("a line must be a JSON object")
+        except ValueError as exc:
+            log.warning("skipping unreadable manifest line %s: %s", where, exc)
+            continue
+        uri = _normalize(f"{base}/{raw['image']}") if isinstance(raw.get("image"), str) else None
+        if uri is not None and _inside(uri, root):
+            referenced.add(uri)
+        if raw.get("location") != location.slug:
+            continue
+        try:
+            mp = ManifestPost.model_validate(raw)
+        except ValidationError as exc:
+            fields = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            log.warning("skipping invalid manifest line %s (%s)", where, fields)
+            continue
+        if local_date(mp.taken_at, location) != day:
+            continue
+        assert uri is not None
+        problem = None
+        if not _inside(uri, root):
+            problem = "manifest image path points outside the drop zone"
+        elif not storage.exists(uri):
+            problem = "file named in the manifest is missing"
+        posts.append(
+            Post(
+                source_uri=uri,
+                location=location.slug,
+                readable=problem is None,
+                taken_at=_aware(mp.taken_at, location),
+                post_id=mp.post_id,
+                author=mp.author,
+                caption=mp.caption,
+                hashtags=mp.hashtags,
+                likes=mp.likes,
+                followers=mp.followers,
+                source_url=mp.source_url,
+                problem=problem,
             )
+        )
     return posts
 
 
 def discover_posts(source_root: str | Path, location: Location, day: date) -> list[Post]:
-    """Every post of ``location`` on ``day`` in the drop zone, in a stable order."""
-    root = Path(source_root)
-    if not root.is_dir():
+    """Every post of ``location`` on ``day`` in the drop zone (a directory or an S3 prefix)."""
+    root = str(source_root).rstrip("/")
+    root = root if storage.is_s3(root) else os.path.realpath(root)
+    if not storage.is_dir(root):
         raise FileNotFoundError(f"drop zone not found: {root} (set source.path or --source-dir)")
-    referenced: set[Path] = set()
+    files = storage.list_files(root)
+    referenced: set[str] = set()
     posts: list[Post] = []
-    for manifest in sorted(root.rglob(MANIFEST_NAME)):
+    for manifest in (f for f in files if f.rsplit("/", 1)[-1] == MANIFEST_NAME):
         posts.extend(_manifest_posts(manifest, root, location, day, referenced))
-    day_dir = root / location.slug / day.isoformat()
-    if day_dir.is_dir():
-        for path in sorted(day_dir.rglob("*")):
-            if (
-                path.is_file()
-                and not path.name.startswith(".")
-                and path.name != MANIFEST_NAME
-                and path.resolve() not in referenced
-            ):
-                posts.append(
-                    Post(source_uri=str(path.resolve()), location=location.slug, path=path)
-                )
+    day_prefix = f"{root}/{location.slug}/{day.isoformat()}/"
+    for uri in files:
+        name = uri.rsplit("/", 1)[-1]
+        if uri.startswith(day_prefix) and name != MANIFEST_NAME and uri not in referenced:
+            posts.append(Post(source_uri=uri, location=location.slug, readable=True))
     return posts

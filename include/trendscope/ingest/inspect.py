@@ -11,11 +11,11 @@ import io
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
 from trendscope.config import SourceConfig
+from trendscope.tables import storage
 
 _ORIENTATION = 0x0112
 _EXIF_IFD = 0x8769
@@ -89,6 +89,11 @@ def inspect_bytes(data: bytes, limits: SourceConfig) -> Inspection:
         return bad(_sniff(data[:64]))
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         return bad(f"corrupt image header: {exc}")
+    except Exception as exc:  # a plugin's own failure (e.g. an optional decoder) is still bad input
+        sniffed = _sniff(data[:64])
+        if "unrecognised" not in sniffed:
+            return bad(sniffed)
+        return bad(f"unreadable image ({type(exc).__name__}: {exc})")
     if orientation in _SWAPS_AXES:
         width, height = height, width
     if min(width, height) < limits.min_side:
@@ -106,18 +111,14 @@ def inspect_bytes(data: bytes, limits: SourceConfig) -> Inspection:
     )
 
 
-def inspect_file(path: Path, limits: SourceConfig) -> Inspection:
-    """Inspect a file on disk, refusing oversized files before reading them whole."""
-    size = path.stat().st_size
+def inspect_file(uri: str, limits: SourceConfig) -> Inspection:
+    """Inspect a local file or object, refusing oversized ones before reading them whole."""
+    size = storage.size(uri)
     if size > limits.max_file_bytes:
-        digest = hashlib.sha256()
-        with path.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
         return Inspection(
-            image_id=digest.hexdigest(),
+            image_id="",
             bytes=size,
             ok=False,
-            reason=f"file too large ({size} bytes > {limits.max_file_bytes})",
+            reason=f"file too large ({size} bytes > {limits.max_file_bytes}); not read",
         )
-    return inspect_bytes(path.read_bytes(), limits)
+    return inspect_bytes(storage.read_bytes(uri), limits)

@@ -10,7 +10,6 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 
 import numpy as np
 
@@ -31,11 +30,6 @@ class _CropRef:
     image: int
     detection: int
     target: str
-
-
-def read_source(uri: str) -> bytes:
-    """The bytes of a staged image's source file."""
-    return Path(uri.removeprefix("file://")).read_bytes()
 
 
 def _batches(indices: list[int], size: int) -> Iterator[list[int]]:
@@ -128,7 +122,7 @@ def analyze_day(
         decoded: list[tuple[int, np.ndarray]] = []
         for i in batch:
             try:
-                pixels = decode_rgb(read_source(images[i]["source_uri"]), config.source.max_pixels)
+                pixels = decode_rgb(storage.read_bytes(images[i]["source_uri"]), config.source.max_pixels)
             except (DecodeError, OSError) as exc:
                 images[i].update(status=STATUS_QUARANTINED, reason=str(exc))
                 log.warning("quarantined %s: %s", images[i]["source_uri"], exc)

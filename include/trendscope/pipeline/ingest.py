@@ -91,9 +91,9 @@ def ingest_day(
     rows: list[dict] = []
     for post in progress(posts, len(posts), f"ingest {location} {day}", log):
         insp = None
-        if post.path is not None:
+        if post.readable:
             try:
-                insp = inspect_file(post.path, config.source)
+                insp = inspect_file(post.source_uri, config.source)
             except OSError as exc:
                 post = replace(post, problem=f"cannot read file: {exc}")
         rows.append(_row(post, day, insp, loc.tz))

@@ -1,43 +1,82 @@
-"""Read and atomically replace partition files.
+"""Files on local disk or S3-compatible object storage, behind one small set of functions.
 
-A partition is one Parquet file. It is written aside and renamed into place (local disk), so a
-reader sees the old file or the new one, never half of one. Object stores (later) get the same
-guarantee from a single PUT.
+A partition is one Parquet file. On local disk it is written aside and renamed into place; on
+object storage it is one object written with a single PUT. Either way a reader sees the old file
+or the new one, never half of one, and a failed write leaves the previous one intact.
+
+Paths are plain strings: ``/abs/path``, ``relative/path``, ``file:///abs/path`` or
+``s3://bucket/key``. Object-store access uses boto3 with the endpoint from :func:`configure`
+(the ``storage`` section of the config; MinIO and other S3 servers need ``endpoint_url``) and
+credentials from boto3's usual chain (environment, Kubernetes Secret, instance role).
 """
 
 from __future__ import annotations
 
 import io
 import os
+import shutil
 import uuid
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from trendscope.tables.schemas import TableContract, conform
 
+_S3: dict[str, Any] = {"endpoint_url": None, "region": None}
 
-def _is_remote(path: str) -> bool:
-    return "://" in path and not path.startswith("file://")
+
+def configure(endpoint_url: str | None = None, region: str | None = None) -> None:
+    """Set the object-store endpoint (from the config's ``storage`` section) for this process."""
+    if (_S3["endpoint_url"], _S3["region"]) != (endpoint_url, region):
+        _S3.update(endpoint_url=endpoint_url, region=region)
+        _client.cache_clear()
+
+
+@lru_cache(maxsize=1)
+def _client() -> Any:
+    import boto3
+
+    return boto3.client("s3", endpoint_url=_S3["endpoint_url"], region_name=_S3["region"])
+
+
+def is_s3(path: str) -> bool:
+    return path.startswith("s3://")
+
+
+def _split(path: str) -> tuple[str, str]:
+    bucket, _, key = path[len("s3://") :].partition("/")
+    if not bucket:
+        raise ValueError(f"not an S3 path: {path!r}")
+    return bucket, key
 
 
 def _local(path: str) -> Path:
     return Path(path[len("file://") :] if path.startswith("file://") else path)
 
 
-def write_table_atomic(table: pa.Table, path: str) -> str:
-    """Write ``table`` as Parquet to ``path``, replacing any previous file atomically."""
-    if _is_remote(path):
-        raise NotImplementedError(f"object-store paths are not supported yet: {path}")
+def _not_found(exc: Exception) -> bool:
+    code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+    return code in ("404", "NoSuchKey", "NotFound")
+
+
+# --- bytes ----------------------------------------------------------------------------------
+
+
+def write_bytes_atomic(data: bytes, path: str) -> str:
+    """Write ``data`` to ``path``, replacing any previous content atomically."""
+    if is_s3(path):
+        bucket, key = _split(path)
+        _client().put_object(Bucket=bucket, Key=key, Body=data)  # one PUT: all or nothing
+        return path
     target = _local(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    buf = io.BytesIO()
-    pq.write_table(table, buf, compression="zstd")
     try:
         with open(tmp, "wb") as fh:
-            fh.write(buf.getvalue())
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
@@ -47,37 +86,107 @@ def write_table_atomic(table: pa.Table, path: str) -> str:
     return str(target)
 
 
+def read_bytes(path: str) -> bytes:
+    """The whole content of a file or object."""
+    if is_s3(path):
+        bucket, key = _split(path)
+        try:
+            return _client().get_object(Bucket=bucket, Key=key)["Body"].read()
+        except Exception as exc:
+            if _not_found(exc):
+                raise FileNotFoundError(f"not found: {path}") from exc
+            raise
+    return _local(path).read_bytes()
+
+
+def size(path: str) -> int:
+    """Size in bytes (without reading the content)."""
+    if is_s3(path):
+        bucket, key = _split(path)
+        try:
+            return int(_client().head_object(Bucket=bucket, Key=key)["ContentLength"])
+        except Exception as exc:
+            if _not_found(exc):
+                raise FileNotFoundError(f"not found: {path}") from exc
+            raise
+    return _local(path).stat().st_size
+
+
 def exists(path: str) -> bool:
+    """Whether a file or object exists at ``path``."""
+    if is_s3(path):
+        try:
+            size(path)
+        except FileNotFoundError:
+            return False
+        return True
     return _local(path).is_file()
+
+
+def is_dir(path: str) -> bool:
+    """Whether ``path`` is a directory (local) or a prefix holding objects (S3)."""
+    if is_s3(path):
+        return bool(list_files(path, limit=1))
+    return _local(path).is_dir()
+
+
+def list_files(directory: str, limit: int | None = None) -> list[str]:
+    """Every file under ``directory`` (recursively, hidden names skipped), sorted."""
+    if is_s3(directory):
+        bucket, prefix = _split(directory.rstrip("/") + "/")
+        out: list[str] = []
+        for page in _client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                if not obj["Key"].rsplit("/", 1)[-1].startswith("."):
+                    out.append(f"s3://{bucket}/{obj['Key']}")
+                if limit and len(out) >= limit:
+                    return sorted(out)
+        return sorted(out)
+    root = _local(directory)
+    if not root.is_dir():
+        return []
+    files = sorted(str(p) for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
+    return files[:limit] if limit else files
+
+
+def remove(path: str) -> None:
+    """Delete a file or object if present."""
+    if is_s3(path):
+        bucket, key = _split(path)
+        _client().delete_object(Bucket=bucket, Key=key)
+        return
+    p = _local(path)
+    if p.is_file():
+        p.unlink()
+
+
+def remove_tree(directory: str) -> None:
+    """Delete ``directory`` (or every object under the prefix) if present."""
+    if is_s3(directory):
+        for path in list_files(directory):
+            remove(path)
+        return
+    root = _local(directory)
+    if root.is_dir():
+        shutil.rmtree(root)
+
+
+# --- Parquet --------------------------------------------------------------------------------
+
+
+def write_table_atomic(table: pa.Table, path: str) -> str:
+    """Write ``table`` as one Parquet file at ``path``, replacing any previous one atomically."""
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd")
+    return write_bytes_atomic(buf.getvalue(), path)
 
 
 def read_table(path: str, contract: TableContract | None = None) -> pa.Table:
     """Read one partition file; with a contract, check and cast it to the contract schema."""
     if not exists(path):
         raise FileNotFoundError(f"partition not found: {path}")
-    table = pq.read_table(str(_local(path)))
+    if is_s3(path):
+        table = pq.read_table(io.BytesIO(read_bytes(path)))
+    else:
+        table = pq.read_table(str(_local(path)))
     return conform(contract, table) if contract is not None else table
-
-
-def remove(path: str) -> None:
-    """Delete a file if present (used to clear staged partitions after publishing)."""
-    p = _local(path)
-    if p.is_file():
-        p.unlink()
-
-
-def list_files(directory: str) -> list[str]:
-    """Every file under ``directory`` (recursively), sorted; empty when it does not exist."""
-    root = _local(directory)
-    if not root.is_dir():
-        return []
-    return sorted(str(p) for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
-
-
-def remove_tree(directory: str) -> None:
-    """Delete ``directory`` and everything under it, if present."""
-    import shutil
-
-    root = _local(directory)
-    if root.is_dir():
-        shutil.rmtree(root)

@@ -96,3 +96,13 @@ def test_decode_modes_give_rgb(photo, mode) -> None:
 def test_decode_applies_exif_rotation(photo) -> None:
     arr = decode_rgb(_rotated_jpeg(photo), max_pixels=10**8)
     assert arr.shape == (451, 300, 3)
+
+
+def test_hostile_file_after_ultralytics_patched_pillow() -> None:
+    """Ultralytics hooks Pillow to try an optional HEIF plugin; a bad file must still quarantine."""
+    import ultralytics.data.utils  # noqa: F401  (installs the hook, as the ultralytics backend does)
+
+    insp = inspect_bytes(b"<html><body>rate limited</body></html>", LIMITS)
+    assert not insp.ok and insp.reason == "not an image: the file is HTML/XML text"
+    insp = inspect_bytes(b"\x00\x01garbage" * 50, LIMITS)
+    assert not insp.ok and insp.reason
