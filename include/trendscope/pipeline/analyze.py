@@ -110,6 +110,7 @@ def analyze_day(
     are staged under the day's analysis directory; publish merges every shard.
     """
     config.location(location)
+    storage.use(config.storage)
     shard = shard or Shard()
     images_path = partition_path(config.data_root, IMAGES.name, location, day, area="staging")
     images = storage.read_table(images_path, IMAGES).to_pylist()
@@ -122,7 +123,9 @@ def analyze_day(
         decoded: list[tuple[int, np.ndarray]] = []
         for i in batch:
             try:
-                pixels = decode_rgb(storage.read_bytes(images[i]["source_uri"]), config.source.max_pixels)
+                pixels = decode_rgb(
+                    storage.read_bytes(images[i]["source_uri"]), config.source.max_pixels
+                )
             except (DecodeError, OSError) as exc:
                 images[i].update(status=STATUS_QUARANTINED, reason=str(exc))
                 log.warning("quarantined %s: %s", images[i]["source_uri"], exc)

@@ -85,6 +85,7 @@ def ingest_day(
     here raises for bad content.
     """
     loc = config.location(location)
+    storage.use(config.storage)
     root = source_dir or config.source_root
     posts = discover_posts(root, loc, day)
     log.info("ingest %s %s: %d posts in %s", location, day, len(posts), root)

@@ -65,6 +65,7 @@ def merge_shards(config: TrendscopeConfig, location: str, day: date) -> tuple[pa
 def publish_day(config: TrendscopeConfig, location: str, day: date) -> StepResult:
     """Replace the published ``images`` and ``detections`` partitions with the staged ones."""
     config.location(location)
+    storage.use(config.storage)
     root = config.data_root
     images, detections = merge_shards(config, location, day)
     outputs = []

@@ -35,6 +35,11 @@ def configure(endpoint_url: str | None = None, region: str | None = None) -> Non
         _client.cache_clear()
 
 
+def use(settings: Any) -> None:
+    """Point object-store access at a config's ``storage`` section (``endpoint_url``, ``region``)."""
+    configure(settings.endpoint_url, settings.region)
+
+
 @lru_cache(maxsize=1)
 def _client() -> Any:
     import boto3
@@ -135,7 +140,9 @@ def list_files(directory: str, limit: int | None = None) -> list[str]:
     if is_s3(directory):
         bucket, prefix = _split(directory.rstrip("/") + "/")
         out: list[str] = []
-        for page in _client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for page in (
+            _client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        ):
             for obj in page.get("Contents", []):
                 if not obj["Key"].rsplit("/", 1)[-1].startswith("."):
                     out.append(f"s3://{bucket}/{obj['Key']}")

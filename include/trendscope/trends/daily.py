@@ -83,6 +83,7 @@ def read_window(
 def trends_day(config: TrendscopeConfig, location: str, day: date) -> StepResult:
     """Compute and publish ``trends_daily`` for a location-day from its published partitions."""
     config.location(location)
+    storage.use(config.storage)
     params = TrendParams.from_config(config.trends)
     images, detections = read_window(config, location, day, params.window_days)
     table = trends_for_day(images, detections, day, params, config.trends.include_scenes)
