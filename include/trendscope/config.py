@@ -168,6 +168,7 @@ class StorageConfig(_Strict):
 
     endpoint_url: str | None = None  # e.g. http://minio:9000 for MinIO
     region: str | None = None
+    aws_conn_id: str | None = None  # Airflow connection with the keys (resolved when a task runs)
 
 
 class ShardingConfig(_Strict):

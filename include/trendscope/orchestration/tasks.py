@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from trendscope.config import load_config
+from trendscope.config import TrendscopeConfig, load_config
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +35,33 @@ def partition_date(context: Mapping[str, Any]) -> date:
     return (run_after - timedelta(days=1)).date()
 
 
+def task_config() -> TrendscopeConfig:
+    """The config inside a running task, with object-store credentials from its Airflow connection.
+
+    The connection is looked up here, when the task runs, never while the DAG file is parsed.
+    """
+    config = load_config()
+    conn_id = config.storage.aws_conn_id
+    if conn_id:
+        from airflow.sdk import BaseHook
+
+        from trendscope.tables import storage
+
+        conn = BaseHook.get_connection(conn_id)
+        storage.set_credentials(
+            conn.login or "",
+            conn.password or "",
+            (conn.extra_dejson or {}).get("aws_session_token"),
+        )
+    return config
+
+
 def run_location_step(step: str, location: str, context: Mapping[str, Any]) -> str:
     """Run pipeline ``step`` for ``location`` on the run's day; return the location for mapping."""
     from trendscope.pipeline.run import run_step
 
     day = partition_date(context)
-    result = run_step(load_config(), step, location, day)
+    result = run_step(task_config(), step, location, day)
     log.info("%s", result.summary())
     for path in result.outputs:
         log.info("wrote %s", path)
@@ -52,7 +73,7 @@ def ingest_location(location: str, context: Mapping[str, Any]) -> dict[str, Any]
     from trendscope.pipeline.ingest import ingest_day
 
     day = partition_date(context)
-    result = ingest_day(load_config(), location, day)
+    result = ingest_day(task_config(), location, day)
     log.info("%s", result.summary())
     return {"location": location, "date": day.isoformat(), "shards": result.counts["shards"]}
 
@@ -75,6 +96,7 @@ def run_cli(args: Sequence[str]) -> None:
     """Run a ``trendscope`` command in-process, exactly as the Kubernetes pod runs it."""
     from trendscope.cli import main
 
+    task_config()  # credentials from the Airflow connection, as for the other tasks
     code = main(list(args))
     if code != 0:
         raise RuntimeError(f"`trendscope {' '.join(args)}` exited with {code}")

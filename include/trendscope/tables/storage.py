@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from trendscope.tables.schemas import TableContract, conform
 
 _S3: dict[str, Any] = {"endpoint_url": None, "region": None}
+_CREDENTIALS: dict[str, str] = {}
 
 
 def configure(endpoint_url: str | None = None, region: str | None = None) -> None:
@@ -33,6 +34,17 @@ def configure(endpoint_url: str | None = None, region: str | None = None) -> Non
     if (_S3["endpoint_url"], _S3["region"]) != (endpoint_url, region):
         _S3.update(endpoint_url=endpoint_url, region=region)
         _client.cache_clear()
+
+
+def set_credentials(
+    access_key_id: str, secret_access_key: str, session_token: str | None = None
+) -> None:
+    """Use these credentials (e.g. from an Airflow connection) instead of boto3's default chain."""
+    _CREDENTIALS.clear()
+    _CREDENTIALS.update(aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key)
+    if session_token:
+        _CREDENTIALS["aws_session_token"] = session_token
+    _client.cache_clear()
 
 
 def use(settings: Any) -> None:
@@ -44,7 +56,9 @@ def use(settings: Any) -> None:
 def _client() -> Any:
     import boto3
 
-    return boto3.client("s3", endpoint_url=_S3["endpoint_url"], region_name=_S3["region"])
+    return boto3.client(
+        "s3", endpoint_url=_S3["endpoint_url"], region_name=_S3["region"], **_CREDENTIALS
+    )
 
 
 def is_s3(path: str) -> bool:
