@@ -159,6 +159,15 @@ class TrendsConfig(_Strict):
     monthly_window: int = Field(default=3, ge=1, le=24)
 
 
+class AnalyzeConfig(_Strict):
+    """How the analyze step feeds the models."""
+
+    decode_max_side: int = Field(
+        default=1280, ge=64
+    )  # JPEGs larger than 2x this decode scaled down
+    decode_workers: int = Field(default=2, ge=1, le=64)  # threads decoding ahead of the models
+
+
 class StorageConfig(_Strict):
     """Object storage (when ``data_dir`` or ``source.path`` is ``s3://...``).
 
@@ -227,6 +236,7 @@ class TrendscopeConfig(_Strict):
     targets: dict[str, TargetConfig] = Field(default_factory=dict)
     scenes: ScenesConfig = ScenesConfig()
     trends: TrendsConfig = TrendsConfig()
+    analyze: AnalyzeConfig = AnalyzeConfig()
     storage: StorageConfig = StorageConfig()
     sharding: ShardingConfig = ShardingConfig()
     kubernetes: KubernetesConfig = KubernetesConfig()

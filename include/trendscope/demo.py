@@ -12,10 +12,18 @@ stays flat at about 12%. Written layout (``<root>`` is ``out``)::
     <root>/<slug>-export/media/<post_id>.jpg|png
     <root>/<slug>/<YYYY-MM-DD>/<slug>-<YYYYMMDD>-<NNN>.jpg|png   folder form (other locations)
 
-A few hostile files are added to the first other location: a truncated JPEG and an HTML page
-named ``.jpg`` on day 2 (``"expect": "quarantined"``), and an exact byte copy of a post on day 3
+A few hostile files are added to the first other location: ``zz-truncated.jpg`` (the first half
+of a real JPEG) and ``zz-error-page.jpg`` (an HTML page) on day 2 (``"expect": "quarantined"``),
+and ``zz-repost-<name>``, an exact byte copy of that day's first post, on day 3
 (``"expect": "duplicate"``). The output depends only on the arguments: the same call writes the
 same bytes.
+
+Each ``ground_truth.jsonl`` line holds ``file`` (relative to the root), ``form`` (``manifest`` or
+``directory``), ``location``, ``date`` (local), ``taken_at`` (local, with offset), ``post_id``,
+``expect`` (``ok``, ``quarantined`` or ``duplicate``), ``sha256``, ``bytes`` and, for images,
+``kind``, ``format``, ``width``, ``height``, ``size``, ``background`` and ``objects`` (each with
+the COCO ``label``, the ``source`` photo and its ``box`` ``[x1, y1, x2, y2]`` in output pixels);
+hostile files add ``reason`` or ``duplicate_of``.
 """
 
 from __future__ import annotations
@@ -145,7 +153,9 @@ class DemoSummary:
 
 
 @dataclass
-class _Composed:
+class ComposedPost:
+    """A composed photo, the background it was cut from and its labelled object boxes."""
+
     image: Image.Image
     background: str
     objects: list[dict[str, Any]]
@@ -181,7 +191,8 @@ def _background(rng: np.random.Generator, size: tuple[int, int]) -> tuple[Image.
 
 
 def _feathered_alpha(width: int, height: int) -> Image.Image:
-    feather = max(2.0, 0.04 * min(width, height))
+    # A thin soft edge hides the seam; a wide one fades the object and the detector misses it.
+    feather = max(2.0, 0.015 * min(width, height))
     xs = np.minimum(np.arange(width) + 0.5, width - np.arange(width) - 0.5) / feather
     ys = np.minimum(np.arange(height) + 0.5, height - np.arange(height) - 0.5) / feather
     alpha = np.clip(np.minimum(ys[:, None], xs[None, :]), 0.0, 1.0)
@@ -203,13 +214,8 @@ def _paste(
     sources = OBJECTS[kind]
     src = sources[rng.integers(len(sources))]
     photo = Image.fromarray(sample_photo(src.photo))
-    # A little crop jitter: up to 4% off each side, never more than the photo has.
+    # The whole crop is pasted: trimming it (a cat's ears, say) costs the detector confidence.
     cx0, cy0, cx1, cy1 = src.crop
-    cw, ch = cx1 - cx0, cy1 - cy0
-    cx0 += int(rng.uniform(0, 0.04) * cw)
-    cy0 += int(rng.uniform(0, 0.04) * ch)
-    cx1 -= int(rng.uniform(0, 0.04) * cw)
-    cy1 -= int(rng.uniform(0, 0.04) * ch)
     piece = photo.crop((cx0, cy0, cx1, cy1))
     masks = []
     for label, (bx0, by0, bx1, by1) in src.boxes:
@@ -226,13 +232,20 @@ def _paste(
     w, h = piece.size
     rot_w = w * math.cos(rad) + h * math.sin(rad)
     rot_h = w * math.sin(rad) + h * math.cos(rad)
-    scale = min(height_frac * frame.height / h, 0.95 * frame.width / rot_w, 0.95 * frame.height / rot_h)
+    scale = min(
+        height_frac * frame.height / h, 0.95 * frame.width / rot_w, 0.95 * frame.height / rot_h
+    )
     size = (max(8, round(w * scale)), max(8, round(h * scale)))
     rgba = piece.resize(size, Image.Resampling.LANCZOS).convert("RGBA")
     rgba.putalpha(_feathered_alpha(*size))
     rgba = rgba.rotate(angle, Image.Resampling.BICUBIC, expand=True)
     masks = [
-        (lb, m.resize(size, Image.Resampling.BILINEAR).rotate(angle, Image.Resampling.BILINEAR, expand=True))
+        (
+            lb,
+            m.resize(size, Image.Resampling.BILINEAR).rotate(
+                angle, Image.Resampling.BILINEAR, expand=True
+            ),
+        )
         for lb, m in masks
     ]
     for _ in range(30):
@@ -256,7 +269,7 @@ def _paste(
     return objects
 
 
-def compose_post(rng: np.random.Generator, kind: str, extra: str | None = None) -> _Composed:
+def compose_post(rng: np.random.Generator, kind: str, extra: str | None = None) -> ComposedPost:
     """One photo about ``kind`` (a key of :data:`OBJECTS` or ``"plain"``), maybe with ``extra``."""
     width = int(rng.integers(480, 901))
     aspect = _ASPECTS[rng.integers(len(_ASPECTS))]
@@ -265,10 +278,10 @@ def compose_post(rng: np.random.Generator, kind: str, extra: str | None = None) 
     objects: list[dict[str, Any]] = []
     taken: list[Box] = []
     if kind != "plain":
-        objects += _paste(frame, kind, rng, rng.uniform(0.35, 0.70), taken)
+        objects += _paste(frame, kind, rng, rng.uniform(0.45, 0.70), taken)
     if extra is not None:
         objects += _paste(frame, extra, rng, rng.uniform(0.25, 0.40), taken)
-    return _Composed(frame, background, objects)
+    return ComposedPost(frame, background, objects)
 
 
 def _encode(image: Image.Image, rng: np.random.Generator) -> tuple[bytes, str]:
@@ -291,15 +304,19 @@ def _local_times(rng: np.random.Generator, day: date, n: int, tz: ZoneInfo) -> l
     return [start + timedelta(seconds=int(m * 60)) for m in np.sort(minutes)]
 
 
-def _day_plan(rng: np.random.Generator, n: int, share: float, trend_label: str) -> list[tuple[str, str | None]]:
-    """The (kind, extra object) of each post of a day, ``about share * n`` showing the trend."""
-    n_trend = min(n, int(math.floor(n * share + rng.random())))
+def _day_plan(
+    rng: np.random.Generator, n: int, share: float, trend_label: str
+) -> list[tuple[str, str | None]]:
+    """The (kind, extra object) of each post of a day; about ``share * n`` show the trend label."""
+    n_trend = min(n, math.floor(n * share + rng.random()))
     kinds = [k for k in _OTHER_KINDS if k != trend_label]
     weights = np.array([_OTHER_KINDS[k] for k in kinds])
     plan: list[tuple[str, str | None]] = []
     extras = [k for k in ("person", "cup") if k != trend_label]
     for i in range(n):
-        kind = trend_label if i < n_trend else kinds[rng.choice(len(kinds), p=weights / weights.sum())]
+        kind = (
+            trend_label if i < n_trend else kinds[rng.choice(len(kinds), p=weights / weights.sum())]
+        )
         extra = extras[rng.integers(len(extras))] if extras and rng.random() < 0.3 else None
         plan.append((kind, extra))
     order = rng.permutation(n)
@@ -312,8 +329,8 @@ def _prepare_root(root: Path) -> None:
     if root.is_dir() and any(root.iterdir()):
         if not (root / MARKER_NAME).is_file():
             raise FileExistsError(
-                f"refusing to write the demo into {root}: it is not empty and holds no "
-                f"{MARKER_NAME} marker of a previous demo"
+                f"refusing to write the demo into {root}: it is not empty and not a previous "
+                f"demo (no {MARKER_NAME} marker)"
             )
         log.info("replacing the previous demo in %s", root)
         for child in root.iterdir():
@@ -454,6 +471,7 @@ def build_demo(
                     format="PNG" if ext == "png" else "JPEG",
                     width=composed.image.width,
                     height=composed.image.height,
+                    size=list(composed.image.size),
                     background=composed.background,
                     objects=composed.objects,
                 )
@@ -465,7 +483,9 @@ def build_demo(
                 any(o["label"] == trend_label for o in r["objects"]) for r in day_records
             )
             if slug == hostile_location:
-                hostile = _hostile(root, seed, slug, day, index + 1, days, form, export, day_records)
+                hostile = _hostile(
+                    root, seed, slug, day, index + 1, days, form, export, day_records
+                )
                 for record in hostile:
                     if form == "manifest":
                         manifest_lines.append(_manifest_line(rng, record, "plain", 0, slug))
@@ -549,8 +569,12 @@ def _hostile(
         compose_post(rng, "plain").image.save(buf, "JPEG", quality=90)
         whole = buf.getvalue()
         for name, data, reason in (
-            (f"{stem}-truncated.jpg", whole[: len(whole) // 2], "truncated JPEG (first half of its bytes)"),
-            (f"{stem}-error-page.jpg", _ERROR_PAGE, "HTML error page saved as .jpg"),
+            (
+                "zz-truncated.jpg",
+                whole[: len(whole) // 2],
+                "truncated JPEG (first half of its bytes)",
+            ),
+            ("zz-error-page.jpg", _ERROR_PAGE, "HTML error page saved as .jpg"),
         ):
             records.append(
                 _record(
@@ -561,7 +585,7 @@ def _hostile(
                     location=slug,
                     day=day,
                     taken_at=taken_at,
-                    post_id=Path(name).stem,
+                    post_id=f"{stem}-{Path(name).stem}",
                     expect="quarantined",
                     reason=reason,
                     objects=[],
@@ -569,9 +593,8 @@ def _hostile(
             )
     if day_number == min(3, days):
         original = day_records[0]
-        ext = original["file"].rsplit(".", 1)[1]
-        # "-repost" sorts after "-001", so the original is the first copy by path.
-        name = f"{stem}-repost.{ext}"
+        # "zz-" sorts after the original, so the original is the first copy by path.
+        name = f"zz-repost-{original['file'].rsplit('/', 1)[1]}"
         data = (root / original["file"]).read_bytes()
         records.append(
             _record(
@@ -582,13 +605,14 @@ def _hostile(
                 location=slug,
                 day=day,
                 taken_at=taken_at,
-                post_id=Path(name).stem,
+                post_id=f"{stem}-repost",
                 expect="duplicate",
                 duplicate_of=original["file"],
                 kind=original["kind"],
                 format=original["format"],
                 width=original["width"],
                 height=original["height"],
+                size=original["size"],
                 background=original["background"],
                 objects=original["objects"],
             )

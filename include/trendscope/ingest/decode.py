@@ -40,3 +40,36 @@ def decode_rgb(data: bytes, max_pixels: int) -> np.ndarray:
         raise DecodeError(f"cannot decode image data: {exc}") from exc
     except Exception as exc:  # a decoder plugin failing is bad input too, never a crashed run
         raise DecodeError(f"cannot decode image data ({type(exc).__name__}: {exc})") from exc
+
+
+def decode_for_models(
+    data: bytes, max_pixels: int, max_side: int
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """Decode for the models: JPEGs at a reduced DCT scale when much larger than ``max_side``.
+
+    Returns the upright RGB pixels and the upright size ``(width, height)`` of the full image, so
+    boxes found on the smaller pixels can be mapped back to the original's pixels. Only JPEG
+    supports draft decoding; other formats decode in full.
+    """
+    try:
+        with Image.open(io.BytesIO(data)) as probe:
+            w, h = probe.size
+            orientation = int(probe.getexif().get(0x0112, 1) or 1)
+            fmt = probe.format
+    except Exception as exc:
+        raise DecodeError(f"cannot decode image data ({type(exc).__name__}: {exc})") from exc
+    full = (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+    if fmt != "JPEG" or max(w, h) <= 2 * max_side:
+        return decode_rgb(data, max_pixels), full
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            if w * h > max_pixels:
+                raise DecodeError(f"too many pixels ({w}x{h})")
+            img.draft("RGB", (max_side, max_side))
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            return np.asarray(img.convert("RGB"), dtype=np.uint8), full
+    except DecodeError:
+        raise
+    except Exception as exc:
+        raise DecodeError(f"cannot decode image data ({type(exc).__name__}: {exc})") from exc

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import numpy as np
 
 from trendscope.config import TrendscopeConfig
-from trendscope.ingest.decode import DecodeError, decode_rgb
+from trendscope.ingest.decode import DecodeError, decode_for_models
 from trendscope.logs import progress
 from trendscope.pipeline.result import StepResult
 from trendscope.pipeline.shards import Shard, shard_file
@@ -30,6 +32,35 @@ class _CropRef:
     image: int
     detection: int
     target: str
+
+
+def _decode_one(
+    uri: str, config: TrendscopeConfig
+) -> tuple[np.ndarray, tuple[int, int]] | Exception:
+    try:
+        data = storage.read_bytes(uri)
+        return decode_for_models(data, config.source.max_pixels, config.analyze.decode_max_side)
+    except (DecodeError, OSError) as exc:
+        return exc
+
+
+def _decode_ahead(
+    images: list[dict], batches: list[list[int]], config: TrendscopeConfig
+) -> Iterator[list[tuple[int, Any]]]:
+    """Yield each batch decoded, decoding the next batch in threads while the models run."""
+    if not batches:
+        return
+    with ThreadPoolExecutor(max_workers=config.analyze.decode_workers) as pool:
+
+        def submit(batch: list[int]) -> list[tuple[int, Future]]:
+            return [(i, pool.submit(_decode_one, images[i]["source_uri"], config)) for i in batch]
+
+        pending = submit(batches[0])
+        for k in range(len(batches)):
+            current = pending
+            if k + 1 < len(batches):
+                pending = submit(batches[k + 1])
+            yield [(i, f.result()) for i, f in current]
 
 
 def _batches(indices: list[int], size: int) -> Iterator[list[int]]:
@@ -51,8 +82,14 @@ class Analyzer:
         self.fine = {name: FineLabeler(name, t, labels) for name, t in config.targets.items()}
         self.scenes = SceneLabeler(config.scenes, labels)
 
-    def analyze(self, images: list[np.ndarray]) -> tuple[list[tuple[str, float]], list[list[dict]]]:
-        """Scenes and detection rows (without the image/location/date keys) for a batch."""
+    def analyze(
+        self, images: list[np.ndarray], full_sizes: list[tuple[int, int]] | None = None
+    ) -> tuple[list[tuple[str, float]], list[list[dict]]]:
+        """Scenes and detection rows (without the image/location/date keys) for a batch.
+
+        ``full_sizes`` are the ``(width, height)`` of the original images when ``images`` were
+        decoded smaller; boxes are reported in the original's pixels.
+        """
         from trendscope.vision.fine import crop
 
         dets = self.detector.detect(images)
@@ -77,9 +114,13 @@ class Analyzer:
         rows: list[list[dict]] = []
         for i, d in enumerate(dets):
             image_rows = []
+            h, w = images[i].shape[:2]
+            fw, fh = full_sizes[i] if full_sizes else (w, h)
+            scale = np.array([fw / w, fh / h, fw / w, fh / h], np.float64)
+            limit = np.array([fw, fh, fw, fh], np.float64)
             for j in range(len(d)):
                 fl = fine.get((i, j))
-                x1, y1, x2, y2 = (float(v) for v in d.xyxy[j])
+                x1, y1, x2, y2 = (float(v) for v in np.minimum(d.xyxy[j] * scale, limit))
                 image_rows.append(
                     {
                         "detection": j,
@@ -119,28 +160,31 @@ def analyze_day(
     analyzer = Analyzer(config) if todo else None
     det_rows: list[dict] = []
     batches = list(_batches(todo, config.batch_size))
-    for batch in progress(batches, len(batches), f"analyze {location} {day} (batches)", log):
-        decoded: list[tuple[int, np.ndarray]] = []
-        for i in batch:
-            try:
-                pixels = decode_rgb(
-                    storage.read_bytes(images[i]["source_uri"]), config.source.max_pixels
-                )
-            except (DecodeError, OSError) as exc:
-                images[i].update(status=STATUS_QUARANTINED, reason=str(exc))
-                log.warning("quarantined %s: %s", images[i]["source_uri"], exc)
-                continue
-            decoded.append((i, pixels))
+    decoded_batches = _decode_ahead(images, batches, config)
+    for batch in progress(
+        decoded_batches, len(batches), f"analyze {location} {day} (batches)", log
+    ):
+        decoded = []
+        for i, result in batch:
+            if isinstance(result, Exception):
+                images[i].update(status=STATUS_QUARANTINED, reason=str(result))
+                log.warning("quarantined %s: %s", images[i]["source_uri"], result)
+            else:
+                decoded.append((i, *result))
         if not decoded:
             continue
         assert analyzer is not None
-        scenes, rows = analyzer.analyze([px for _, px in decoded])
+        scenes, rows = analyzer.analyze(
+            [px for _, px, _ in decoded], [full for _, _, full in decoded]
+        )
         cls = analyzer.classifier.info
-        for (i, px), (scene, scene_conf), image_rows in zip(decoded, scenes, rows, strict=True):
+        for (i, _, (fw, fh)), (scene, scene_conf), image_rows in zip(
+            decoded, scenes, rows, strict=True
+        ):
             row = images[i]
             row.update(
-                width=px.shape[1],
-                height=px.shape[0],
+                width=fw,
+                height=fh,
                 scene=scene,
                 scene_confidence=scene_conf,
                 model=cls.name,
