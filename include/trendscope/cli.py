@@ -84,6 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="config YAML (models_dir)")
     p.add_argument("--models-dir", help="where to put the models (overrides models_dir)")
 
+    p = sub.add_parser("bench", help="measure decode, models, pipeline and the naive way")
+    p.add_argument("--images", type=int, default=500)
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--json", help="write the results as JSON here")
+    p.add_argument("--workdir", default="/tmp/trendscope-bench-pipeline", help="images cache")
+    p.add_argument("--config")
+
     p = sub.add_parser("check-config", help="validate the config and print it")
     p.add_argument("--config")
     return parser
@@ -184,6 +191,13 @@ def _cmd_k8s_pod(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from trendscope.bench import main as bench_main
+
+    load_config(args.config)
+    return bench_main(args.images, args.device, args.json, args.workdir)
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     print(json.dumps(config.model_dump(mode="json"), indent=2))
@@ -208,6 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "fetch-models": _cmd_fetch,
         "check-config": _cmd_check,
         "k8s-pod": _cmd_k8s_pod,
+        "bench": _cmd_bench,
     }
     try:
         return handlers[args.command](args)

@@ -162,9 +162,8 @@ class TrendsConfig(_Strict):
 class AnalyzeConfig(_Strict):
     """How the analyze step feeds the models."""
 
-    decode_max_side: int = Field(
-        default=1280, ge=64
-    )  # JPEGs larger than 2x this decode scaled down
+    # JPEGs larger than twice this decode at a reduced DCT scale
+    decode_max_side: int = Field(default=640, ge=64)
     decode_workers: int = Field(default=2, ge=1, le=64)  # threads decoding ahead of the models
 
 

@@ -28,6 +28,16 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class Prepared:
+    """An image's pixels and, where the backends allow, its model inputs made ahead of time."""
+
+    pixels: np.ndarray
+    det_input: np.ndarray | None = None
+    scale: float = 1.0
+    scene_input: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
 class _CropRef:
     image: int
     detection: int
@@ -35,17 +45,23 @@ class _CropRef:
 
 
 def _decode_one(
-    uri: str, config: TrendscopeConfig
-) -> tuple[np.ndarray, tuple[int, int]] | Exception:
+    uri: str, config: TrendscopeConfig, analyzer: Analyzer | None
+) -> tuple[Any, tuple[int, int]] | Exception:
     try:
         data = storage.read_bytes(uri)
-        return decode_for_models(data, config.source.max_pixels, config.analyze.decode_max_side)
+        pixels, full = decode_for_models(
+            data, config.source.max_pixels, config.analyze.decode_max_side
+        )
     except (DecodeError, OSError) as exc:
         return exc
+    return (analyzer.prepare(pixels) if analyzer else pixels), full
 
 
 def _decode_ahead(
-    images: list[dict], batches: list[list[int]], config: TrendscopeConfig
+    images: list[dict],
+    batches: list[list[int]],
+    config: TrendscopeConfig,
+    analyzer: Analyzer | None,
 ) -> Iterator[list[tuple[int, Any]]]:
     """Yield each batch decoded, decoding the next batch in threads while the models run."""
     if not batches:
@@ -53,7 +69,10 @@ def _decode_ahead(
     with ThreadPoolExecutor(max_workers=config.analyze.decode_workers) as pool:
 
         def submit(batch: list[int]) -> list[tuple[int, Future]]:
-            return [(i, pool.submit(_decode_one, images[i]["source_uri"], config)) for i in batch]
+            return [
+                (i, pool.submit(_decode_one, images[i]["source_uri"], config, analyzer))
+                for i in batch
+            ]
 
         pending = submit(batches[0])
         for k in range(len(batches)):
@@ -82,17 +101,60 @@ class Analyzer:
         self.fine = {name: FineLabeler(name, t, labels) for name, t in config.targets.items()}
         self.scenes = SceneLabeler(config.scenes, labels)
 
+    def prepare(self, pixels: np.ndarray) -> Prepared:
+        """Model inputs of one image, made off the hot loop (in the decode-ahead threads).
+
+        Backends that expose the preprocess/inference split (YOLOX ONNX, EfficientNet) get their
+        inputs here; others (Ultralytics) preprocess inside ``detect``.
+        """
+        det_input = scene_input = None
+        scale = 1.0
+        if hasattr(self.detector, "preprocess") and hasattr(self.detector, "postprocess"):
+            batch, scales = self.detector.preprocess([pixels])
+            det_input, scale = batch[0], scales[0]
+        if hasattr(self.classifier, "preprocess_one"):
+            scene_input = self.classifier.preprocess_one(pixels)
+        return Prepared(pixels, det_input, scale, scene_input)
+
+    def _detect(self, prepared: list[Prepared]) -> list:
+        if all(p.det_input is not None for p in prepared):
+            raw = self.detector.inference(np.stack([p.det_input for p in prepared]))
+            return self.detector.postprocess(
+                raw, [p.scale for p in prepared], [p.pixels.shape[:2] for p in prepared]
+            )
+        return self.detector.detect([p.pixels for p in prepared])
+
+    def _classify(self, prepared: list[Prepared], crops: list[np.ndarray]) -> np.ndarray:
+        if hasattr(self.classifier, "preprocess_one") and all(
+            p.scene_input is not None for p in prepared
+        ):
+            tensors = [p.scene_input for p in prepared] + [
+                self.classifier.preprocess_one(c) for c in crops
+            ]
+            return np.concatenate(
+                [
+                    self.classifier.inference(np.stack(tensors[k : k + 32]))
+                    for k in range(0, len(tensors), 32)
+                ]
+            )
+        return self.classifier.predict_proba([p.pixels for p in prepared] + crops)
+
     def analyze(
-        self, images: list[np.ndarray], full_sizes: list[tuple[int, int]] | None = None
+        self,
+        images: list[np.ndarray] | list[Prepared],
+        full_sizes: list[tuple[int, int]] | None = None,
     ) -> tuple[list[tuple[str, float]], list[list[dict]]]:
         """Scenes and detection rows (without the image/location/date keys) for a batch.
 
-        ``full_sizes`` are the ``(width, height)`` of the original images when ``images`` were
-        decoded smaller; boxes are reported in the original's pixels.
+        ``images`` are decoded pixels or :meth:`prepare` results. ``full_sizes`` are the
+        ``(width, height)`` of the originals when the pixels were decoded smaller; boxes are
+        reported in the original's pixels.
         """
         from trendscope.vision.fine import crop
 
-        dets = self.detector.detect(images)
+        prepared = [p if isinstance(p, Prepared) else Prepared(p) for p in images]
+        images = [p.pixels for p in prepared]
+        dets = self._detect(prepared)
         crops: list[np.ndarray] = []
         refs: list[_CropRef] = []
         for i, (img, d) in enumerate(zip(images, dets, strict=True)):
@@ -105,7 +167,7 @@ class Analyzer:
                     continue
                 crops.append(crop(img, (x1, y1, x2, y2), target.crop_padding))
                 refs.append(_CropRef(i, j, d.labels[j]))
-        probs = self.classifier.predict_proba(images + crops)
+        probs = self._classify(prepared, crops)
         scenes = self.scenes(probs[: len(images)])
         fine: dict[tuple[int, int], tuple[str, float]] = {}
         for ref, p in zip(refs, probs[len(images) :], strict=True):
@@ -160,7 +222,7 @@ def analyze_day(
     analyzer = Analyzer(config) if todo else None
     det_rows: list[dict] = []
     batches = list(_batches(todo, config.batch_size))
-    decoded_batches = _decode_ahead(images, batches, config)
+    decoded_batches = _decode_ahead(images, batches, config, analyzer)
     for batch in progress(
         decoded_batches, len(batches), f"analyze {location} {day} (batches)", log
     ):

@@ -115,9 +115,7 @@ class EfficientNetLite0Classifier:
         h, w = image.shape[:2]
         s = RESIZE / min(h, w)
         nh, nw = max(CROP, round(h * s)), max(CROP, round(w * s))
-        resized = cv2.resize(
-            image, (nw, nh), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
-        )
+        resized = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
         top, left = (nh - CROP) // 2, (nw - CROP) // 2
         crop = resized[top : top + CROP, left : left + CROP].astype(np.float32)
         return ((crop - 127.0) / 128.0).transpose(2, 0, 1)

@@ -28,9 +28,7 @@ def letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, float]:
     h, w = image.shape[:2]
     r = min(size / h, size / w)
     nh, nw = max(1, round(h * r)), max(1, round(w * r))
-    resized = cv2.resize(
-        image, (nw, nh), interpolation=cv2.INTER_AREA if r < 1 else cv2.INTER_LINEAR
-    )
+    resized = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
     canvas = np.full((size, size, 3), PAD_VALUE, dtype=np.uint8)
     canvas[:nh, :nw] = resized[:, :, ::-1]  # RGB -> BGR
     return canvas, r
