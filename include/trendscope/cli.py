@@ -124,31 +124,47 @@ def _cmd_step(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_trends(config: TrendscopeConfig, location: str, day: date, top: int) -> int:
+_TREND_ORDER = {"rising": 0, "new": 1, "falling": 2, "stable": 3, "insufficient": 4}
+
+
+def print_trends(config: TrendscopeConfig, location: str, day: date, top: int = 15) -> int:
+    """Print a location-day's trend table: rising labels first, then by rank."""
     from trendscope.display import format_rows
     from trendscope.tables import storage
     from trendscope.tables.paths import partition_path
     from trendscope.tables.schemas import TRENDS_DAILY
 
+    storage.use(config.storage)
     path = partition_path(config.data_root, TRENDS_DAILY.name, location, day)
     if not storage.exists(path):
         print(f"no trends for {location} {day}: {path} does not exist", file=sys.stderr)
         return 1
-    rows = storage.read_table(path, TRENDS_DAILY).to_pylist()
+    rows = [
+        r
+        for r in storage.read_table(path, TRENDS_DAILY).to_pylist()
+        if r["images"] or r["baseline_images"]
+    ]
     ok = rows[0]["ok_images"] if rows else 0
     print(f"\nTrends for {location} on {day} ({ok} ok images)   table: {path}")
-    cols = ["label", "images", "objects", "share", "rank"]
+
+    def order(r: dict) -> tuple:
+        return (
+            _TREND_ORDER.get(r["trend"], 9),
+            r["p_adjusted"] if r["p_adjusted"] is not None else 2,
+            r["rank"],
+        )
+
+    cols = ["label", "images", "share", "baseline_share", "lift", "p_adjusted", "trend"]
     objects = sorted(
-        (r for r in rows if r["kind"] == "object" and r["fine_label"] is None),
-        key=lambda r: r["rank"],
-    )[:top]
-    print("\nObjects\n" + format_rows(objects, cols))
+        (r for r in rows if r["kind"] == "object" and r["fine_label"] is None), key=order
+    )
+    print("\nObjects\n" + format_rows(objects[:top], cols))
     fine = sorted(
-        (r for r in rows if r["fine_label"] is not None), key=lambda r: (r["label"], r["rank"])
+        (r for r in rows if r["fine_label"] is not None), key=lambda r: (r["label"], *order(r))
     )
     if fine:
         print("\nFine labels of targets\n" + format_rows(fine, ["label", "fine_label", *cols[1:]]))
-    scenes = sorted((r for r in rows if r["kind"] == "scene"), key=lambda r: r["rank"])
+    scenes = sorted((r for r in rows if r["kind"] == "scene"), key=order)
     if scenes:
         print("\nScenes\n" + format_rows(scenes, cols))
     return 0
