@@ -159,6 +159,13 @@ class TrendsConfig(_Strict):
     monthly_window: int = Field(default=3, ge=1, le=24)
 
 
+class DedupConfig(_Strict):
+    """Near-duplicates (re-encodes, resizes, reposts with a watermark) by perceptual hash."""
+
+    max_distance: int = Field(default=6, ge=0, le=64)  # Hamming distance of 64-bit pHashes
+    window_days: int = Field(default=7, ge=0, le=366)  # earlier days of the location compared
+
+
 class AnalyzeConfig(_Strict):
     """How the analyze step feeds the models."""
 
@@ -235,6 +242,7 @@ class TrendscopeConfig(_Strict):
     targets: dict[str, TargetConfig] = Field(default_factory=dict)
     scenes: ScenesConfig = ScenesConfig()
     trends: TrendsConfig = TrendsConfig()
+    dedup: DedupConfig = DedupConfig()
     analyze: AnalyzeConfig = AnalyzeConfig()
     storage: StorageConfig = StorageConfig()
     sharding: ShardingConfig = ShardingConfig()

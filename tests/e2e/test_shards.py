@@ -40,12 +40,12 @@ def test_three_shards_equal_one(e2e_config, tmp_path) -> None:
     sharded = e2e_config.model_copy(
         update={
             "data_dir": str(tmp_path / "three"),
-            "sharding": e2e_config.sharding.model_copy(update={"max_images_per_shard": 3}),
+            "sharding": e2e_config.sharding.model_copy(update={"max_images_per_shard": 2}),
         }
     )
     run_day(whole, "shibuya", DAY)
     results = run_day(sharded, "shibuya", DAY)
-    assert results[0].counts["shards"] == 3  # 7 ok images at ingest, 3 per shard
+    assert results[0].counts["shards"] == 3  # 6 ok images at ingest, 2 per shard
     assert [r.counts["shard"] for r in results if r.step == "analyze"] == [0, 1, 2]
     got, want = _published(sharded), _published(whole)
     for table in want:

@@ -36,6 +36,7 @@ class Inspection:
     width: int | None = None
     height: int | None = None
     exif_taken_at: datetime | None = None
+    phash: str | None = None
 
 
 def _sniff(head: bytes) -> str:
@@ -100,6 +101,10 @@ def inspect_bytes(data: bytes, limits: SourceConfig) -> Inspection:
         return bad(
             f"image too small ({width}x{height}, minimum side {limits.min_side}px)", format=fmt
         )
+    try:
+        phash = perceptual_hash(data)
+    except Exception as exc:  # the pixel data is broken although the header is fine
+        return bad(f"cannot decode image data ({type(exc).__name__}: {exc})", format=fmt)
     return Inspection(
         image_id=image_id,
         bytes=size,
@@ -108,7 +113,28 @@ def inspect_bytes(data: bytes, limits: SourceConfig) -> Inspection:
         width=width,
         height=height,
         exif_taken_at=taken,
+        phash=phash,
     )
+
+
+def perceptual_hash(data: bytes) -> str:
+    """64-bit DCT perceptual hash (hex) of the upright image, decoded small (JPEG draft mode).
+
+    Decoding the whole pixel stream here also catches truncated or corrupt data at ingest.
+    """
+    import imagehash
+    from PIL import ImageOps
+
+    with Image.open(io.BytesIO(data)) as img:
+        img.draft("RGB", (128, 128))
+        img.load()
+        small = ImageOps.exif_transpose(img).convert("L")
+        return str(imagehash.phash(small))
+
+
+def hamming(a: str, b: str) -> int:
+    """Bits that differ between two hex hashes."""
+    return (int(a, 16) ^ int(b, 16)).bit_count()
 
 
 def inspect_file(uri: str, limits: SourceConfig) -> Inspection:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import replace
-from datetime import date, tzinfo
+from datetime import date, timedelta, tzinfo
 
 from trendscope.config import TrendscopeConfig
 from trendscope.ingest.dropzone import Post, discover_posts
-from trendscope.ingest.inspect import Inspection, inspect_file
+from trendscope.ingest.inspect import Inspection, hamming, inspect_file
 from trendscope.logs import progress
 from trendscope.pipeline.result import StepResult
 from trendscope.pipeline.shards import analysis_dir, shard_count
@@ -41,6 +41,7 @@ def _row(post: Post, day: date, insp: Inspection | None, location_tz: tzinfo) ->
         "format": insp.format if insp else None,
         "width": insp.width if insp else None,
         "height": insp.height if insp else None,
+        "phash": insp.phash if insp else None,
         "status": STATUS_OK if ok else STATUS_QUARANTINED,
         "reason": None if ok else (post.problem or (insp.reason if insp else None)),
         "post_id": post.post_id,
@@ -76,6 +77,53 @@ def mark_exact_duplicates(rows: list[dict]) -> None:
             first[row["image_id"]] = row["source_uri"]
 
 
+def earlier_hashes(config: TrendscopeConfig, location: str, day: date) -> list[tuple[str, str]]:
+    """``(phash, image_id)`` of ok images published for the location in the dedup window."""
+    out = []
+    for k in range(config.dedup.window_days, 0, -1):
+        path = partition_path(config.data_root, IMAGES.name, location, day - timedelta(days=k))
+        if storage.exists(path):
+            rows = storage.read_table(path).select(["image_id", "status", "phash"]).to_pylist()
+            out += [
+                (r["phash"], r["image_id"]) for r in rows if r["status"] == STATUS_OK and r["phash"]
+            ]
+    return out
+
+
+def mark_near_duplicates(
+    rows: list[dict], earlier: list[tuple[str, str]], max_distance: int
+) -> None:
+    """Mark ok rows whose perceptual hash is within ``max_distance`` of an earlier copy.
+
+    Earlier copies are the window's published images, then this day's ok rows in order
+    (taken_at, then uri). The first copy counts; a repost points at it in ``duplicate_of``.
+    """
+    seen = list(earlier)
+    for row in sorted(rows, key=_order_key):
+        if row["status"] != STATUS_OK or not row.get("phash"):
+            continue
+        match = next(
+            (
+                (d, image_id)
+                for h, image_id in seen
+                if (d := hamming(h, row["phash"])) <= max_distance
+            ),
+            None,
+        )
+        if match:
+            row["status"] = STATUS_DUPLICATE
+            row["duplicate_of"] = match[1]
+            row["reason"] = (
+                f"near-duplicate (perceptual hash distance {match[0]}) of an earlier post"
+            )
+        else:
+            seen.append((row["phash"], row["image_id"]))
+
+
+def _order_key(row: dict) -> tuple:
+    return (row["taken_at"] is None, row["taken_at"] or 0, row["source_uri"])
+
+
 def ingest_day(
     config: TrendscopeConfig, location: str, day: date, source_dir: str | None = None
 ) -> StepResult:
@@ -99,6 +147,7 @@ def ingest_day(
                 post = replace(post, problem=f"cannot read file: {exc}")
         rows.append(_row(post, day, insp, loc.tz))
     mark_exact_duplicates(rows)
+    mark_near_duplicates(rows, earlier_hashes(config, location, day), config.dedup.max_distance)
     rows.sort(key=lambda r: r["source_uri"])
     path = partition_path(config.data_root, IMAGES.name, location, day, area="staging")
     storage.remove_tree(analysis_dir(config.data_root, location, day))  # stale shards of a re-run

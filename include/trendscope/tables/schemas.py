@@ -63,6 +63,7 @@ IMAGES = TableContract(
             pa.field("status", pa.string(), nullable=False),
             pa.field("reason", pa.string()),
             pa.field("duplicate_of", pa.string()),
+            pa.field("phash", pa.string()),  # 64-bit perceptual hash (hex), for near-duplicates
             pa.field("scene", pa.string()),
             pa.field("scene_confidence", pa.float32()),
             pa.field("post_id", pa.string()),

@@ -38,10 +38,10 @@ def _rotated_jpeg(photo: Image.Image) -> bytes:
         (lambda p: b"", False, "empty file", None),
         (
             lambda p: _encode(p, "JPEG")[:3000],
-            True,
+            False,
+            "cannot decode",
             None,
-            (451, 300),
-        ),  # header intact: analyze decides
+        ),  # header intact, pixel data cut off
         (lambda p: b"<!DOCTYPE html><html><body>404</body></html>", False, "HTML", None),
         (lambda p: b'{"error": "rate limited"}', False, "JSON", None),
         (lambda p: b"\x00\x01garbage" * 50, False, "unrecognised", None),
