@@ -106,3 +106,46 @@ def test_hostile_file_after_ultralytics_patched_pillow() -> None:
     assert not insp.ok and insp.reason == "not an image: the file is HTML/XML text"
     insp = inspect_bytes(b"\x00\x01garbage" * 50, LIMITS)
     assert not insp.ok and insp.reason
+
+
+def _animated_gif(photo: Image.Image) -> bytes:
+    frames = [photo.convert("P"), photo.rotate(180).convert("P")]
+    buf = io.BytesIO()
+    frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    return buf.getvalue()
+
+
+def _lying_png_header(photo: Image.Image) -> bytes:
+    """A small PNG whose IHDR claims 60000 x 60000 pixels."""
+    import struct
+    import zlib
+
+    data = bytearray(_encode(photo.resize((40, 40)), "PNG"))
+    ihdr = bytearray(data[12:29])  # b"IHDR" + 13 bytes
+    ihdr[4:12] = struct.pack(">II", 60000, 60000)
+    data[12:29] = ihdr
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(ihdr)) & 0xFFFFFFFF)
+    return bytes(data)
+
+
+@pytest.mark.parametrize(
+    ("make", "expect"),
+    [
+        (_animated_gif, "ok"),
+        (lambda p: _encode(p, "TIFF"), "ok"),
+        (lambda p: _encode(p.convert("L"), "JPEG"), "ok"),
+        (lambda p: _encode(p.convert("P"), "PNG"), "ok"),
+        (lambda p: _encode(p.convert("LA"), "PNG"), "ok"),
+        (_lying_png_header, "refused before decoding"),
+    ],
+    ids=["animated-gif", "tiff", "grayscale", "palette-png", "gray-alpha-png", "lying-header"],
+)
+def test_more_hostile_and_unusual_files(photo, make, expect) -> None:
+    data = make(photo)
+    insp = inspect_bytes(data, LIMITS)
+    if expect == "ok":
+        assert insp.ok, insp.reason
+        arr = decode_rgb(data, max_pixels=10**8)  # first frame, upright RGB
+        assert arr.shape == (300, 451, 3) and arr.dtype == np.uint8
+    else:
+        assert not insp.ok and expect in insp.reason
