@@ -68,8 +68,9 @@ def trendscope_daily() -> None:
 
     @task(outlets=[Asset(TRENDS_DAILY_ASSET)])
     def trends(location: str, **context) -> str:
-        from trendscope.orchestration.tasks import run_location_step
+        from trendscope.orchestration.tasks import record_trends_event, run_location_step
 
+        record_trends_event(context, location)  # names the partition for trendscope_rollup
         return run_location_step("trends", location, context)
 
     shards = plan(ingest.expand(location=CONFIG.location_slugs))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import sys
@@ -69,9 +70,32 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--shard", default="0/1", help="i/N")
 
-    p = sub.add_parser("trends", help="print the trend table of a location-day")
+    p = sub.add_parser("trends", help="print the trend table of a location-day (or its period)")
     _common(p)
     p.add_argument("--top", type=int, default=15, help="label totals to show")
+    p.add_argument(
+        "--period", choices=["week", "month"], help="the published rollup of the week/month of D"
+    )
+    p.add_argument(
+        "--compare", action="store_true", help="all locations side by side for the day/period"
+    )
+
+    p = sub.add_parser("rollup", help="compute trends_weekly/trends_monthly of a location-period")
+    _common(p, location=False)
+    p.add_argument("--location", required=True, help="location slug from the config")
+    p.add_argument("--period", required=True, help="ISO week YYYY-Www or month YYYY-MM")
+
+    p = sub.add_parser("query", help="run SQL over the published tables (DuckDB views)")
+    _common(p, location=False)
+    p.add_argument("sql", help="e.g. SELECT label, sum(images) FROM trends_daily GROUP BY 1")
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+
+    p = sub.add_parser("report", help="write a self-contained HTML trend report for a range")
+    _common(p, location=False)
+    p.add_argument("--from", dest="start", required=True, type=_date, help="first day")
+    p.add_argument("--to", dest="end", required=True, type=_date, help="last day")
+    p.add_argument("--location", help="one location slug (default: all)")
+    p.add_argument("--out", required=True, help="HTML file to write")
 
     p = sub.add_parser("demo-data", help="build the demo drop zone from real packaged photos")
     p.add_argument("--out", required=True, help="directory to write (a previous demo is replaced)")
@@ -127,9 +151,36 @@ def _cmd_step(args: argparse.Namespace) -> int:
 _TREND_ORDER = {"rising": 0, "new": 1, "falling": 2, "stable": 3, "insufficient": 4}
 
 
+def _trend_order(r: dict) -> tuple:
+    return (
+        _TREND_ORDER.get(r["trend"], 9),
+        r["p_adjusted"] if r["p_adjusted"] is not None else 2,
+        r["rank"],
+    )
+
+
+def _print_trend_rows(rows: list[dict], top: int) -> None:
+    """Objects, fine labels and scenes of one location-day/period: rising first, then by rank."""
+    from trendscope.display import format_rows
+
+    cols = ["label", "images", "share", "baseline_share", "delta", "lift", "p_adjusted", "trend"]
+    objects = sorted(
+        (r for r in rows if r["kind"] == "object" and r["fine_label"] is None), key=_trend_order
+    )
+    print("\nObjects\n" + format_rows(objects[:top], cols))
+    fine = sorted(
+        (r for r in rows if r["fine_label"] is not None),
+        key=lambda r: (r["label"], *_trend_order(r)),
+    )
+    if fine:
+        print("\nFine labels of targets\n" + format_rows(fine, ["label", "fine_label", *cols[1:]]))
+    scenes = sorted((r for r in rows if r["kind"] == "scene"), key=_trend_order)
+    if scenes:
+        print("\nScenes\n" + format_rows(scenes, cols))
+
+
 def print_trends(config: TrendscopeConfig, location: str, day: date, top: int = 15) -> int:
     """Print a location-day's trend table: rising labels first, then by rank."""
-    from trendscope.display import format_rows
     from trendscope.tables import storage
     from trendscope.tables.paths import partition_path
     from trendscope.tables.schemas import TRENDS_DAILY
@@ -146,27 +197,144 @@ def print_trends(config: TrendscopeConfig, location: str, day: date, top: int = 
     ]
     ok = rows[0]["ok_images"] if rows else 0
     print(f"\nTrends for {location} on {day} ({ok} ok images)   table: {path}")
+    _print_trend_rows(rows, top)
+    return 0
 
-    def order(r: dict) -> tuple:
-        return (
-            _TREND_ORDER.get(r["trend"], 9),
-            r["p_adjusted"] if r["p_adjusted"] is not None else 2,
-            r["rank"],
+
+def print_period_trends(
+    config: TrendscopeConfig, location: str, day: date, period: str, top: int = 15
+) -> int:
+    """Print the published weekly/monthly rollup of the period containing ``day``."""
+    from trendscope.tables import storage
+    from trendscope.trends.compare import period_key
+    from trendscope.trends.rollups import period_partition_path, rollup_contract
+
+    storage.use(config.storage)
+    config.location(location)
+    key = period_key(day, period)  # type: ignore[arg-type]
+    contract_ = rollup_contract(key)
+    path = period_partition_path(config.data_root, contract_.name, location, key)
+    if not storage.exists(path):
+        print(
+            f"no {contract_.name} for {location} {key}: {path} does not exist\n"
+            f"compute it with: trendscope rollup --location {location} --period {key} "
+            f"--data-dir {config.data_root}",
+            file=sys.stderr,
         )
+        return 1
+    rows = [
+        r
+        for r in storage.read_table(path, contract_).to_pylist()
+        if r["images"] or r["baseline_images"]
+    ]
+    ok = rows[0]["ok_images"] if rows else 0
+    days = rows[0]["days"] if rows else 0
+    print(
+        f"\nTrends for {location} in {key} ({ok} ok images over {days} days, "
+        f"against the previous {rows[0]['baseline_periods'] if rows else 0} "
+        f"{period}s with data)   table: {path}"
+    )
+    _print_trend_rows(rows, top)
+    return 0
 
-    cols = ["label", "images", "share", "baseline_share", "lift", "p_adjusted", "trend"]
-    objects = sorted(
-        (r for r in rows if r["kind"] == "object" and r["fine_label"] is None), key=order
-    )
-    print("\nObjects\n" + format_rows(objects[:top], cols))
-    fine = sorted(
-        (r for r in rows if r["fine_label"] is not None), key=lambda r: (r["label"], *order(r))
-    )
-    if fine:
-        print("\nFine labels of targets\n" + format_rows(fine, ["label", "fine_label", *cols[1:]]))
-    scenes = sorted((r for r in rows if r["kind"] == "scene"), key=order)
-    if scenes:
-        print("\nScenes\n" + format_rows(scenes, cols))
+
+_COMPARISON_ORDER = {"higher": 0, "lower": 1, "similar": 2, "insufficient": 3}
+
+
+def print_comparison(config: TrendscopeConfig, key: str, top: int = 15) -> int:
+    """Print every location's share of each label in period ``key`` side by side.
+
+    Each cell is ``share`` and, in brackets, the comparison with all other locations pooled
+    (``+`` higher, ``-`` lower, ``=`` similar, ``?`` insufficient).
+    """
+    from trendscope.display import format_rows
+    from trendscope.trends.rollups import compare_locations_for_period
+
+    table = compare_locations_for_period(config, key)
+    rows = [r for r in table.to_pylist() if r["fine_label"] is None]
+    if not rows:
+        print(f"no published images for any location in {key}", file=sys.stderr)
+        return 1
+    locations = sorted({r["location"] for r in rows})
+    mark = {"higher": "+", "lower": "-", "similar": "=", "insufficient": "?"}
+    cells: dict[tuple[str, str], dict] = {}
+    for r in rows:
+        cells.setdefault((r["kind"], r["label"]), {})[r["location"]] = r
+    ok = {r["location"]: r["ok_images"] for r in rows}
+
+    def order(item: tuple) -> tuple:
+        (kind, label), by_loc = item
+        best = min(
+            (_COMPARISON_ORDER.get(r["comparison"], 9), r["p_adjusted"] or 2)
+            for r in by_loc.values()
+        )
+        return (kind != "object", *best, -sum(r["images"] for r in by_loc.values()), label)
+
+    out = []
+    for (kind, label), by_loc in sorted(cells.items(), key=order):
+        line: dict = {"kind": kind, "label": label}
+        for loc in locations:
+            r = by_loc.get(loc)
+            line[loc] = f"{r['share']:.3f} {mark.get(r['comparison'], '?')}" if r else "-"
+        out.append(line)
+    header = ", ".join(f"{loc} {ok[loc]}" for loc in locations)
+    print(f"\nLocations compared in {key} (ok images: {header})")
+    print("share and comparison with all other locations: + higher, - lower, = similar")
+    print(format_rows(out[:top], ["kind", "label", *locations]))
+    return 0
+
+
+def _cmd_trends(args: argparse.Namespace) -> int:
+    from trendscope.trends.compare import period_key
+
+    config = _config(args)
+    if args.compare:
+        key = period_key(args.date, args.period or "day")
+        return print_comparison(config, key, args.top)
+    if args.period:
+        return print_period_trends(config, args.location, args.date, args.period, args.top)
+    return print_trends(config, args.location, args.date, args.top)
+
+
+def _cmd_rollup(args: argparse.Namespace) -> int:
+    from trendscope.trends.rollups import rollup_period
+
+    result = rollup_period(_config(args), args.location, args.period)
+    print(json.dumps(result.to_dict()))
+    return 0
+
+
+def _cmd_query(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from trendscope.display import format_rows
+    from trendscope.tables.query import run_query
+
+    config = _config(args)
+    try:
+        table = run_query(config.data_root, args.sql)
+    except duckdb.Error as exc:
+        print(f"query failed: {exc}", file=sys.stderr)
+        return 1
+    if args.format == "csv":
+        import pyarrow.csv as pacsv
+
+        buf = io.BytesIO()
+        pacsv.write_csv(table, buf)
+        sys.stdout.write(buf.getvalue().decode("utf-8"))
+    elif args.format == "json":
+        print(json.dumps(table.to_pylist(), default=str, indent=1))
+    else:
+        print(format_rows(table.to_pylist(), table.column_names))
+        print(f"({table.num_rows} rows)")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from trendscope.report import build_report
+
+    path = build_report(_config(args), args.start, args.end, args.location, args.out)
+    print(f"report written to {path}")
     return 0
 
 
@@ -233,7 +401,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "analyze": _cmd_step,
         "publish": _cmd_step,
         "compute-trends": _cmd_step,
-        "trends": lambda a: print_trends(_config(a), a.location, a.date, a.top),
+        "trends": _cmd_trends,
+        "rollup": _cmd_rollup,
+        "query": _cmd_query,
+        "report": _cmd_report,
         "demo-data": _cmd_demo,
         "fetch-models": _cmd_fetch,
         "check-config": _cmd_check,

@@ -100,3 +100,21 @@ def run_cli(args: Sequence[str]) -> None:
     code = main(list(args))
     if code != 0:
         raise RuntimeError(f"`trendscope {' '.join(args)}` exited with {code}")
+
+
+def record_trends_event(
+    context: Mapping[str, Any], location: str, day: date | None = None
+) -> dict[str, str]:
+    """Name the location-day in the ``trends_daily`` asset event, for the rollup DAG.
+
+    Each mapped ``trends`` task emits its own event; its ``extra`` says which partition changed,
+    so a backfill of past days refreshes exactly the weeks and months it touched.
+    """
+    from airflow.sdk import Asset
+
+    from trendscope.orchestration.dag_settings import TRENDS_DAILY_ASSET
+
+    day = day or partition_date(context)
+    extra = {"location": location, "date": day.isoformat()}
+    context["outlet_events"][Asset(TRENDS_DAILY_ASSET)].extra = extra
+    return extra

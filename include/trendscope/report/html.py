@@ -1,0 +1,319 @@
+"""A self-contained HTML trend report over a date range (charts embedded as base64 PNG).
+
+The report shows, for the location(s) chosen:
+
+* the daily share of the top object labels (by images over the range) against the baseline
+  band (the baseline share with a binomial 95% interval for the day's number of ok images),
+  with the days judged ``rising`` marked;
+* every ``rising`` row of ``trends_daily`` in the range;
+* every configured location's share of the top labels over the whole range, and the
+  location-against-the-others comparison (:func:`~trendscope.trends.compare.compare_locations`).
+
+It reads only the partitions of the range. The file references nothing outside itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+from collections.abc import Sequence
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from trendscope.config import TrendscopeConfig
+from trendscope.tables import storage
+from trendscope.tables.paths import partition_path
+from trendscope.tables.schemas import TRENDS_DAILY
+from trendscope.trends.compare import TrendParams, compare_locations, ok_counts, rollup
+from trendscope.trends.rollups import read_days
+
+TOP_LABELS = 6
+Z95 = 1.959964
+
+_CSS = """
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; }
+table { border-collapse: collapse; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr.rising td, tr.higher td { background: #fde8e8; }
+tr.lower td { background: #e8f0fd; }
+.note { color: #666; font-size: 0.9em; }
+img { max-width: 100%; }
+"""
+
+
+def _days(start: date, end: date) -> list[date]:
+    return [start + timedelta(days=k) for k in range((end - start).days + 1)]
+
+
+def read_trends_daily(
+    config: TrendscopeConfig, locations: Sequence[str], start: date, end: date
+) -> list[dict[str, Any]]:
+    """The published ``trends_daily`` rows of ``locations`` from ``start`` to ``end``."""
+    rows: list[dict[str, Any]] = []
+    for location in locations:
+        for day in _days(start, end):
+            path = partition_path(config.data_root, TRENDS_DAILY.name, location, day)
+            if storage.exists(path):
+                rows += storage.read_table(path, TRENDS_DAILY).to_pylist()
+    return rows
+
+
+def range_counts(
+    config: TrendscopeConfig, locations: Sequence[str], start: date, end: date
+) -> tuple[pa.Table, pa.Table]:
+    """Counts of the whole range as one period per location (distinct images), and ok counts.
+
+    The range is not a calendar period, so every row's ``date`` is set to ``start`` and the
+    rows are rolled up as one "day"; the period key of the result is ``start``.
+    """
+    parts = [read_days(config, loc, _days(start, end)) for loc in locations]
+    images = pa.concat_tables([p[0] for p in parts])
+    detections = pa.concat_tables([p[1] for p in parts])
+
+    def at_start(table: pa.Table) -> pa.Table:
+        i = table.schema.get_field_index("date")
+        value = pa.array([start] * table.num_rows, pa.date32())
+        return table.set_column(i, table.schema.field(i), value)
+
+    images, detections = at_start(images), at_start(detections)
+    counts = rollup(images, detections, "day", config.trends.include_scenes)
+    return counts, ok_counts(images, "day")
+
+
+def binomial_band(p: float | None, n: int) -> tuple[float, float] | None:
+    """The 95% normal-approximation interval of a share ``p`` observed on ``n`` images."""
+    if p is None or n <= 0:
+        return None
+    half = Z95 * math.sqrt(max(p * (1 - p), 0.0) / n)
+    return max(0.0, p - half), min(1.0, p + half)
+
+
+# --- charts ----------------------------------------------------------------------------------
+
+
+def _png(fig: Any) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    return f'<img alt="chart" src="data:image/png;base64,{data}">'
+
+
+def _share_chart(
+    rows: list[dict[str, Any]], labels: Sequence[str], locations: Sequence[str]
+) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ncols = 2 if len(labels) > 1 else 1
+    nrows = math.ceil(len(labels) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(6 * ncols, 3 * nrows), squeeze=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, label in zip(axes.flat, labels, strict=False):
+        for i, location in enumerate(locations):
+            series = sorted(
+                (
+                    r
+                    for r in rows
+                    if r["location"] == location
+                    and r["kind"] == "object"
+                    and r["label"] == label
+                    and r["fine_label"] is None
+                ),
+                key=lambda r: r["date"],
+            )
+            if not series:
+                continue
+            color = colors[i % len(colors)]
+            days = [r["date"] for r in series]
+            ax.plot(days, [r["share"] for r in series], marker=".", color=color, label=location)
+            bands = [binomial_band(r["baseline_share"], r["ok_images"]) for r in series]
+            ax.fill_between(
+                days,
+                [b[0] if b else math.nan for b in bands],
+                [b[1] if b else math.nan for b in bands],
+                color=color,
+                alpha=0.15,
+                linewidth=0,
+            )
+            rising = [r for r in series if r["trend"] == "rising"]
+            if rising:
+                ax.scatter(
+                    [r["date"] for r in rising],
+                    [r["share"] for r in rising],
+                    marker="^",
+                    s=60,
+                    color="crimson",
+                    zorder=3,
+                    label=f"{location} rising",
+                )
+        ax.set_title(label)
+        ax.set_ylabel("share of ok images")
+        ax.set_ylim(bottom=0)
+        ax.tick_params(axis="x", labelrotation=30)
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(labels) :]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _location_chart(
+    shares: dict[tuple[str, str], float], labels: Sequence[str], locations: Sequence[str]
+) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(labels)), 3.5))
+    width = 0.8 / max(1, len(locations))
+    for i, location in enumerate(locations):
+        xs = [k + i * width for k in range(len(labels))]
+        ax.bar(xs, [shares.get((location, lab), 0.0) for lab in labels], width, label=location)
+    ax.set_xticks([k + width * (len(locations) - 1) / 2 for k in range(len(labels))])
+    ax.set_xticklabels(labels)
+    ax.set_ylabel("share of ok images over the range")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _png(fig)
+
+
+# --- HTML ------------------------------------------------------------------------------------
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "<td>-</td>"
+    if isinstance(value, float):
+        text = f"{value:.2e}" if 0 < abs(value) < 1e-3 else f"{value:.3f}"
+        return f'<td class="num">{html.escape(text)}</td>'
+    if isinstance(value, int):
+        return f'<td class="num">{value}</td>'
+    return f"<td>{html.escape(str(value))}</td>"
+
+
+def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str], row_class: str = "") -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = []
+    for r in rows:
+        cls = html.escape(str(r.get(row_class, ""))) if row_class else ""
+        cells = "".join(_cell(r.get(c)) for c in columns)
+        body.append(f'<tr class="{cls}">{cells}</tr>')
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head>"
+        f"<body><h1>{html.escape(title)}</h1>{body}</body></html>\n"
+    )
+
+
+def build_report(
+    config: TrendscopeConfig,
+    start: date,
+    end: date,
+    location: str | None = None,
+    out_path: str | Path = "report.html",
+) -> Path:
+    """Write the trend report of ``start``..``end`` (inclusive) and return its path.
+
+    Args:
+        config: The config (data root, locations, thresholds).
+        start: First day.
+        end: Last day.
+        location: One location slug, or ``None`` for every configured location.
+        out_path: The HTML file to write.
+
+    Returns:
+        ``out_path`` as a :class:`~pathlib.Path`.
+    """
+    if end < start:
+        raise ValueError(f"the range ends ({end}) before it starts ({start})")
+    storage.use(config.storage)
+    if location is not None:
+        config.location(location)
+    shown = [location] if location else config.location_slugs
+    where = location or "all locations"
+    title = f"Trendscope report: {where}, {start} to {end}"
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    rows = read_trends_daily(config, shown, start, end)
+    counts, ok = range_counts(config, config.location_slugs, start, end)
+    if not rows and not counts.num_rows:
+        body = (
+            f"<p>No published data for {html.escape(where)} between {start} and {end}: "
+            "no <code>trends_daily</code>, <code>images</code> or <code>detections</code> "
+            "partitions in that range.</p>"
+            f"<p class='note'>Data root: {html.escape(config.data_root)}</p>"
+        )
+        out.write_text(_page(title, body), encoding="utf-8")
+        return out
+
+    totals = counts.filter(
+        pc.and_(pc.equal(counts.column("kind"), "object"), pc.is_null(counts.column("fine_label")))
+    ).to_pylist()
+    by_label: dict[str, int] = {}
+    for r in totals:
+        if r["location"] in shown:
+            by_label[r["label"]] = by_label.get(r["label"], 0) + r["images"]
+    labels = sorted(by_label, key=lambda lab: (-by_label[lab], lab))[:TOP_LABELS]
+
+    parts = [
+        f"<p class='note'>Data root: {html.escape(config.data_root)}. Shares are distinct ok "
+        "images showing a label over all ok images; the band is the baseline share (trailing "
+        f"{config.trends.window_days} days) with a binomial 95% interval for the day's ok "
+        "images; red triangles mark days judged <b>rising</b>.</p>"
+    ]
+    parts.append(f"<h2>Share over time, top {len(labels)} object labels</h2>")
+    if labels and rows:
+        parts.append(_share_chart(rows, labels, shown))
+    else:
+        parts.append("<p>No daily trend rows in this range.</p>")
+
+    rising = sorted(
+        (r for r in rows if r["trend"] == "rising"),
+        key=lambda r: (r["date"], r["location"], r["label"], r["fine_label"] or ""),
+    )
+    parts.append(f"<h2>Rising labels ({len(rising)})</h2>")
+    if rising:
+        for r in rising:
+            r["baseline"] = r["baseline_share"]
+        cols = ["date", "location", "kind", "label", "fine_label", "share", "baseline"]
+        parts.append(_table(rising, [*cols, "lift", "p_adjusted"], row_class="trend"))
+    else:
+        parts.append("<p>No label was judged rising in this range.</p>")
+
+    parts.append(f"<h2>Locations compared, {start} to {end}</h2>")
+    shares = {(r["location"], r["label"]): r["share"] for r in totals}
+    locations = [loc for loc in config.location_slugs if any(k[0] == loc for k in shares)]
+    if labels and locations:
+        parts.append(_location_chart(shares, labels, locations))
+    compared = compare_locations(counts, TrendParams.from_config(config.trends), ok)
+    compared_rows = [
+        r for r in compared.to_pylist() if r["kind"] == "object" and r["label"] in labels
+    ]
+    if len(locations) > 1 and compared_rows:
+        cols = ["location", "label", "fine_label", "images", "ok_images", "share"]
+        cols += ["others_share", "lift", "p_adjusted", "comparison"]
+        parts.append(_table(compared_rows, cols, row_class="comparison"))
+    else:
+        parts.append("<p>Only one location has data in this range: nothing to compare.</p>")
+
+    out.write_text(_page(title, "\n".join(parts)), encoding="utf-8")
+    return out
