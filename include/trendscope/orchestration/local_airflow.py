@@ -18,8 +18,7 @@ from trendscope.config import TrendscopeConfig, load_config
 log = logging.getLogger(__name__)
 
 
-def run_days(dag_id: str, days: Sequence[date], dags_folder: str) -> dict[date, str]:
-    """Run ``dag_id`` once per day (logical date = that day 12:00 UTC); return each run's state."""
+def _dag(dag_id: str, dags_folder: str):
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=dags_folder)
@@ -28,6 +27,24 @@ def run_days(dag_id: str, days: Sequence[date], dags_folder: str) -> dict[date, 
     dag = bag.get_dag(dag_id)
     if dag is None:
         raise KeyError(f"DAG {dag_id!r} not found in {dags_folder}")
+    return dag
+
+
+def run_rollup(day: date, dags_folder: str) -> str:
+    """Run ``trendscope_rollup`` once for the week and month of ``day`` (as a manual trigger).
+
+    In a deployment the scheduler starts it from the ``trends_daily`` asset events; ``DAG.test``
+    runs one DAG at a time, so the local run triggers it explicitly.
+    """
+    run = _dag("trendscope_rollup", dags_folder).test(
+        logical_date=None, run_conf={"date": day.isoformat()}
+    )
+    return str(getattr(run, "state", run))
+
+
+def run_days(dag_id: str, days: Sequence[date], dags_folder: str) -> dict[date, str]:
+    """Run ``dag_id`` once per day (logical date = that day 12:00 UTC); return each run's state."""
+    dag = _dag(dag_id, dags_folder)
     states: dict[date, str] = {}
     for day in days:
         logical = datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
@@ -82,6 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--show-trends", action="store_true", help="print the last day's trends")
     parser.add_argument("--report-only", action="store_true", help="print the trends, run nothing")
+    parser.add_argument(
+        "--rollup", action="store_true", help="then run trendscope_rollup for the last day"
+    )
     args = parser.parse_args(argv)
     config = load_config()
     start = args.start or config.start_date
@@ -101,6 +121,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     failed = [d for d, s in states.items() if not s.endswith("success")]
     for d, s in states.items():
         print(f"{args.dag_id} {d}: {s}")
+    if args.rollup and not failed:
+        state = run_rollup(days[-1], args.dags_folder)
+        print(f"trendscope_rollup {days[-1]}: {state}")
+        if not state.endswith("success"):
+            failed.append(days[-1])
     if args.show_trends and not failed:
         for slug in config.location_slugs:
             print_trends(config, slug, days[-1], top=12)

@@ -10,13 +10,22 @@ from trendscope.models.fetch import file_sha256
 from trendscope.vision.base import Classifier, Detector
 
 
-def _weights(path: str, field: str) -> str:
-    if not Path(path).is_file():
+def _weights(path: str, field: str) -> tuple[str, str]:
+    """The weights path and its sha256; a missing file says how to fetch the models."""
+    p = Path(path)
+    if not p.is_file():
         raise FileNotFoundError(
-            f"{field}: model file {path} not found; run `make models` "
-            "(or `trendscope fetch-models`) to fetch the offline models"
+            f"{field}: model file {path} not found; run `make models` (or "
+            "`python -m trendscope.models.fetch --models-dir <models_dir>`) to fetch them"
         )
-    return path
+    stat = p.stat()
+    return path, _sha256(path, stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=16)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
+    """Hash once per file version (size and mtime in the key: a replaced file is re-hashed)."""
+    return file_sha256(path)
 
 
 @lru_cache(maxsize=4)
@@ -44,13 +53,17 @@ def _detector(
         from trendscope.vision.ultralytics_backend import UltralyticsDetector
 
         return UltralyticsDetector(path, **kwargs)
-    from trendscope.vision.yolox import YoloxOnnxDetector
+    if backend == "yolox-onnx":
+        from trendscope.vision.yolox import YoloxOnnxDetector
 
-    return YoloxOnnxDetector(path, **kwargs)
+        return YoloxOnnxDetector(path, **kwargs)
+    raise ValueError(f"detector.backend: unknown backend {backend!r}")
 
 
 @lru_cache(maxsize=2)
 def _classifier(backend: str, path: str, sha: str, device: str, name: str) -> Classifier:
+    if backend != "efficientnet-lite0":
+        raise ValueError(f"classifier.backend: unknown backend {backend!r}")
     from trendscope.vision.efficientnet import EfficientNetLite0Classifier
 
     return EfficientNetLite0Classifier(path, sha256=sha, device=device, name=name)
@@ -59,11 +72,11 @@ def _classifier(backend: str, path: str, sha: str, device: str, name: str) -> Cl
 def load_detector(config: TrendscopeConfig) -> Detector:
     """The configured detector (cached: repeated tasks in one process reuse it)."""
     d = config.detector
-    path = _weights(config.model_path(d.weights), "detector.weights")
+    path, sha = _weights(config.model_path(d.weights), "detector.weights")
     return _detector(
         d.backend,
         path,
-        file_sha256(path),
+        sha,
         d.input_size,
         d.confidence,
         d.iou,
@@ -76,5 +89,5 @@ def load_detector(config: TrendscopeConfig) -> Detector:
 def load_classifier(config: TrendscopeConfig) -> Classifier:
     """The configured classifier (cached)."""
     c = config.classifier
-    path = _weights(config.model_path(c.weights), "classifier.weights")
-    return _classifier(c.backend, path, file_sha256(path), c.device, c.name)
+    path, sha = _weights(config.model_path(c.weights), "classifier.weights")
+    return _classifier(c.backend, path, sha, c.device, c.name)

@@ -47,7 +47,13 @@ def imagenet_labels() -> tuple[str, ...]:
 
 
 def resolve_names(entries: list[str], labels: tuple[str, ...]) -> list[int]:
-    """Class indices for names (a repeated name gives all its indices) or ``#a-b`` ranges."""
+    """Sorted class indices for names or ``#a-b`` ranges (inclusive) in ``labels``.
+
+    Names match exactly and case-sensitively; a repeated name gives all its indices.
+
+    Raises:
+        ValueError: An unknown name (with close matches suggested) or a bad range.
+    """
     index: dict[str, list[int]] = {}
     for i, name in enumerate(labels):
         index.setdefault(name, []).append(i)
@@ -57,7 +63,9 @@ def resolve_names(entries: list[str], labels: tuple[str, ...]) -> list[int]:
         if m:
             lo, hi = int(m.group(1)), int(m.group(2))
             if not 0 <= lo <= hi < len(labels):
-                raise ValueError(f"index range {entry!r} is outside 0-{len(labels) - 1}")
+                raise ValueError(
+                    f"index range {entry!r} must be '#a-b' with 0 <= a <= b <= {len(labels) - 1}"
+                )
             out.extend(range(lo, hi + 1))
         elif entry in index:
             out.extend(index[entry])

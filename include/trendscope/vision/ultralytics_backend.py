@@ -8,11 +8,19 @@ from typing import Any
 
 import numpy as np
 
+from trendscope.models.fetch import file_sha256
 from trendscope.vision.base import Detections, ModelInfo
 
 
-def from_ultralytics(result: Any, vocabulary: tuple[str, ...]) -> Detections:
-    """Convert one ``ultralytics.engine.results.Results`` into :class:`Detections`."""
+def from_ultralytics(result: Any, vocabulary: Sequence[str] | None = None) -> Detections:
+    """Convert one ``ultralytics.engine.results.Results`` into :class:`Detections`.
+
+    Args:
+        result: One image's result from ``YOLO.predict``.
+        vocabulary: Class names in id order; default: the result's own ``names``.
+    """
+    if vocabulary is None:
+        vocabulary = vocabulary_of(result.names)
     boxes = result.boxes
     if boxes is None or len(boxes) == 0:
         return Detections.empty()
@@ -25,6 +33,29 @@ def from_ultralytics(result: Any, vocabulary: tuple[str, ...]) -> Detections:
     )
 
 
+def _offline_yolo() -> Any:
+    """``ultralytics.YOLO`` with its network habits off: no pip auto-install, no telemetry.
+
+    Ultralytics reads these switches from the environment once, when first imported, so they
+    are set before the import and patched on its modules in case it was imported earlier.
+    """
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    os.environ.setdefault("YOLO_AUTOINSTALL", "false")
+    from ultralytics import YOLO
+    from ultralytics.utils import checks, events
+
+    checks.AUTOINSTALL = False
+    events.events.enabled = False
+    return YOLO
+
+
+def vocabulary_of(names: dict[int, str] | Sequence[str]) -> tuple[str, ...]:
+    """Ultralytics ``names`` (a dict id -> name) as a tuple in id order."""
+    if isinstance(names, dict):
+        return tuple(names[i] for i in sorted(names))
+    return tuple(names)
+
+
 class UltralyticsDetector:
     """Wraps ``ultralytics.YOLO``; implements :class:`~.base.Detector`. Never downloads."""
 
@@ -32,7 +63,7 @@ class UltralyticsDetector:
         self,
         weights_path: str | os.PathLike[str],
         *,
-        sha256: str,
+        sha256: str | None = None,
         input_size: int = 640,
         confidence: float = 0.3,
         iou: float = 0.45,
@@ -40,14 +71,11 @@ class UltralyticsDetector:
         device: str = "auto",
         name: str = "",
     ) -> None:
-        os.environ.setdefault("YOLO_OFFLINE", "1")
-        from ultralytics import YOLO
-
+        yolo = _offline_yolo()
         if not os.path.isfile(weights_path):
             raise FileNotFoundError(f"Ultralytics weights not found: {weights_path}")
-        self.model = YOLO(str(weights_path), task="detect")
-        names = self.model.names
-        self.vocabulary = tuple(names[i] for i in sorted(names))
+        self.model = yolo(str(weights_path), task="detect")
+        self.vocabulary = vocabulary_of(self.model.names)
         self.kwargs = {
             "imgsz": input_size,
             "conf": confidence,
@@ -59,7 +87,7 @@ class UltralyticsDetector:
             self.kwargs["device"] = device
         self.info = ModelInfo(
             name=name or os.path.splitext(os.path.basename(weights_path))[0],
-            sha256=sha256,
+            sha256=sha256 or file_sha256(weights_path),
             path=str(weights_path),
         )
 

@@ -9,13 +9,17 @@ size in grid units, objectness and 80 class scores (already sigmoid-ed), which
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 
 import numpy as np
 
+from trendscope.models.fetch import file_sha256
 from trendscope.vision.base import Detections, ModelInfo
 from trendscope.vision.labels import COCO80
+
+log = logging.getLogger(__name__)
 
 STRIDES = (8, 16, 32)
 PAD_VALUE = 114
@@ -84,6 +88,56 @@ def batched_nms(
     return nms(boxes + offset, scores, iou)
 
 
+def usable_cpus() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def to_detections(
+    raw: np.ndarray,
+    scale: float,
+    shape: tuple[int, int],
+    *,
+    input_size: int,
+    confidence: float,
+    iou: float,
+    max_detections: int,
+    vocabulary: Sequence[str] = COCO80,
+) -> Detections:
+    """One image's raw ``(A, 85)`` rows -> :class:`Detections` in the original image's pixels.
+
+    Args:
+        raw: The model's rows for this image.
+        scale: The letterbox ratio ``r`` (input pixels per original pixel).
+        shape: The original image's ``(height, width)``.
+        input_size: The square model input side.
+        confidence: Minimum ``objectness * class score``.
+        iou: Overlap above which a lower-scored box of the same class is dropped.
+        max_detections: Keep at most this many, best first.
+        vocabulary: Class names by id.
+    """
+    h, w = shape
+    boxes, scores = decode_yolox(raw, input_size)
+    cls = scores.argmax(1)
+    conf = scores[np.arange(len(cls)), cls]
+    mask = conf >= confidence
+    boxes, conf, cls = boxes[mask], conf[mask], cls[mask]
+    keep = batched_nms(boxes, conf, cls, iou)[:max_detections]
+    boxes = boxes[keep] / scale  # the photo sits at the top-left corner: no offset to undo
+    boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
+    boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
+    cls = cls[keep].astype(np.int32)
+    return Detections(
+        xyxy=boxes.astype(np.float32),
+        confidence=conf[keep].astype(np.float32).clip(0, 1),
+        class_id=cls,
+        labels=tuple(vocabulary[c] for c in cls),
+    )
+
+
 def onnx_providers(device: str) -> list[str]:
     """ONNX Runtime providers for ``device`` (auto: CUDA when available, else CPU)."""
     import onnxruntime as ort
@@ -105,7 +159,7 @@ class YoloxOnnxDetector:
         self,
         weights_path: str | os.PathLike[str],
         *,
-        sha256: str,
+        sha256: str | None = None,
         input_size: int = 416,
         confidence: float = 0.3,
         iou: float = 0.45,
@@ -117,15 +171,19 @@ class YoloxOnnxDetector:
 
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
+        opts.intra_op_num_threads = usable_cpus()  # the container's share, not the host's cores
         self.session = ort.InferenceSession(
             str(weights_path), opts, providers=onnx_providers(device)
         )
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
         fixed = [d for d in inp.shape[2:] if isinstance(d, int)]
+        if fixed and fixed[0] != input_size:
+            log.warning("%s is exported for input %d, not %d", weights_path, fixed[0], input_size)
         self.input_size = fixed[0] if fixed else input_size
         self.fixed_batch = isinstance(inp.shape[0], int)
         self.confidence, self.iou, self.max_detections = confidence, iou, max_detections
+        sha256 = sha256 or file_sha256(weights_path)
         self.info = ModelInfo(name=name, sha256=sha256, path=str(weights_path))
 
     def preprocess(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, list[float]]:
@@ -153,27 +211,19 @@ class YoloxOnnxDetector:
         self, raw: np.ndarray, scales: list[float], shapes: list[tuple[int, int]]
     ) -> list[Detections]:
         """Decode, threshold, per-class NMS, and map boxes back to each original image."""
-        out = []
-        for r, scale, (h, w) in zip(raw, scales, shapes, strict=True):
-            boxes, scores = decode_yolox(r, self.input_size)
-            cls = scores.argmax(1)
-            conf = scores[np.arange(len(cls)), cls]
-            mask = conf >= self.confidence
-            boxes, conf, cls = boxes[mask], conf[mask], cls[mask]
-            keep = batched_nms(boxes, conf, cls, self.iou)[: self.max_detections]
-            boxes = boxes[keep] / scale
-            boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
-            boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
-            cls = cls[keep].astype(np.int32)
-            out.append(
-                Detections(
-                    xyxy=boxes.astype(np.float32),
-                    confidence=conf[keep].astype(np.float32).clip(0, 1),
-                    class_id=cls,
-                    labels=tuple(self.vocabulary[c] for c in cls),
-                )
+        return [
+            to_detections(
+                r,
+                scale,
+                shape,
+                input_size=self.input_size,
+                confidence=self.confidence,
+                iou=self.iou,
+                max_detections=self.max_detections,
+                vocabulary=self.vocabulary,
             )
-        return out
+            for r, scale, shape in zip(raw, scales, shapes, strict=True)
+        ]
 
     def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
         """Detect objects in RGB ``uint8`` images."""

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from trendscope.config import ScenesConfig, TargetConfig
-from trendscope.vision.factory import load_classifier
+from trendscope.vision.efficientnet import EfficientNetLite0Classifier
+from trendscope.vision.factory import load_classifier, load_detector
 from trendscope.vision.fine import FineLabeler, SceneLabeler, crop
 from trendscope.vision.labels import COCO80, imagenet_labels, resolve_imagenet
 
@@ -23,15 +24,51 @@ def test_efficientnet_top1_on_real_photos(vision_config, photos) -> None:
     assert probs[1, cat_classes].sum() > 0.7
 
 
-def test_cat_crop_gets_a_breed_and_coffee_a_food_scene(vision_config, photos) -> None:
+def test_detected_cat_is_cropped_and_gets_a_breed(vision_config, photos) -> None:
+    """The analyze chain on chelsea: detect the cat, crop it, classify the crop fine-grained."""
+    (d,) = load_detector(vision_config).detect([photos["chelsea"]])
+    best = int(d.confidence.argmax())
+    assert d.labels[best] == "cat" and d.confidence[best] > 0.5
+    target = vision_config.targets["cat"]
+    cat_crop = crop(photos["chelsea"], tuple(d.xyxy[best]), target.crop_padding)
     clf = load_classifier(vision_config)
-    fine = FineLabeler("cat", vision_config.targets["cat"], clf.labels)
-    scenes = SceneLabeler(vision_config.scenes, clf.labels)
-    cat_crop = crop(photos["chelsea"], (60, 20, 360, 290), 0.05)
-    ((label, conf),) = fine(clf.predict_proba([cat_crop]))
-    assert label in {"tabby", "tiger cat", "Egyptian cat"} and conf > 0.2
-    ((scene, _),) = scenes(clf.predict_proba([photos["coffee"]]))
-    assert scene == "food"
+    ((label, conf),) = FineLabeler("cat", target, clf.labels)(clf.predict_proba([cat_crop]))
+    assert label in {"tabby", "tiger cat", "Egyptian cat"} and conf > target.fine_threshold
+
+
+@pytest.mark.parametrize(
+    ("photo", "scene", "top1"),
+    [
+        ("coffee", "food", {"espresso"}),
+        ("chelsea", "cat", {"tabby", "tiger cat", "Egyptian cat"}),
+        ("bus", "bus", {"minibus", "trolleybus", "school bus"}),
+        ("china", "other", {"palace", "monastery", "bell cote"}),  # sklearn's Summer Palace
+    ],
+)
+def test_scene_of_whole_photos(vision_config, photos, photo, scene, top1) -> None:
+    clf = load_classifier(vision_config)
+    probs = clf.predict_proba([photos[photo]])
+    assert clf.labels[int(probs[0].argmax())] in top1
+    ((got, conf),) = SceneLabeler(vision_config.scenes, clf.labels)(probs)
+    assert got == scene
+    assert (conf >= vision_config.scenes.threshold) == (scene != "other")
+
+
+def test_preprocess_resizes_short_side_and_centre_crops() -> None:
+    img = np.full((300, 600, 3), 255, np.uint8)
+    img[:, 300:] = 127  # right half: (127 - 127) / 128 = 0
+    x = EfficientNetLite0Classifier.preprocess_one(img)
+    assert x.shape == (3, 224, 224) and x.dtype == np.float32
+    # short side 256 -> 512 wide; the centre 224 columns straddle the halves at column 112
+    assert x[:, :, :100] == pytest.approx(128 / 128)
+    assert x[:, :, 124:] == pytest.approx(0.0)
+
+
+def test_postprocess_is_a_softmax() -> None:
+    logits = np.array([[0.0, np.log(3.0)], [1000.0, 1000.0]], np.float32)
+    np.testing.assert_allclose(
+        EfficientNetLite0Classifier.postprocess(logits), [[0.25, 0.75], [0.5, 0.5]], rtol=1e-6
+    )
 
 
 @pytest.mark.parametrize(
@@ -41,6 +78,9 @@ def test_cat_crop_gets_a_breed_and_coffee_a_food_scene(vision_config, photos) ->
         (["#281-283"], [281, 282, 283]),
         (["crane"], [134, 517]),  # a repeated name: the bird and the machine
         (["tabby", "#281-282"], [281, 282]),
+        (["maillot"], [638, 639]),
+        (["tench", "toilet tissue"], [0, 999]),
+        (["#0-0"], [0]),
     ],
 )
 def test_resolve_imagenet(entries, expected) -> None:
@@ -48,7 +88,13 @@ def test_resolve_imagenet(entries, expected) -> None:
 
 
 @pytest.mark.parametrize(
-    ("entries", "message"), [(["tabbby"], "did you mean 'tabby'"), (["#990-1200"], "outside")]
+    ("entries", "message"),
+    [
+        (["tabbby"], "did you mean 'tabby'"),
+        (["Tabby"], "unknown class name 'Tabby'"),  # names match case-sensitively
+        (["#990-1200"], "0 <= a <= b <= 999"),
+        (["#5-2"], "0 <= a <= b <= 999"),
+    ],
 )
 def test_resolve_imagenet_errors(entries, message) -> None:
     with pytest.raises(ValueError, match=message):
@@ -107,4 +153,13 @@ def test_crop_bounds(box, padding, shape) -> None:
 
 
 def test_coco_vocabulary() -> None:
-    assert len(COCO80) == 80 and COCO80[15] == "cat" and COCO80[26] == "handbag"
+    assert len(COCO80) == len(set(COCO80)) == 80
+    assert (COCO80[0], COCO80[15], COCO80[16], COCO80[26], COCO80[79]) == (
+        "person", "cat", "dog", "handbag", "toothbrush",
+    )  # fmt: skip
+
+
+def test_imagenet_labels() -> None:
+    assert len(LABELS) == 1000 and LABELS[281] == "tabby" and LABELS[967] == "espresso"
+    repeated = sorted({n for n in LABELS if LABELS.count(n) > 1})
+    assert repeated == ["crane", "maillot"]

@@ -5,7 +5,9 @@ import pytest
 
 from trendscope.vision.base import Detections
 from trendscope.vision.factory import load_classifier, load_detector
-from trendscope.vision.yolox import batched_nms, decode_yolox, letterbox, nms
+from trendscope.vision.labels import COCO80
+from trendscope.vision.ultralytics_backend import from_ultralytics
+from trendscope.vision.yolox import batched_nms, decode_yolox, letterbox, nms, to_detections
 
 
 def _labels(d: Detections, min_conf: float = 0.5) -> list[str]:
@@ -27,6 +29,69 @@ def test_yolox_finds_the_cat_the_cup_and_the_people(vision_config, photos) -> No
     # the bus spans most of the photo's width in its middle band
     bx = bus.xyxy[list(bus.labels).index("bus")]
     assert bx[2] - bx[0] > 0.8 * w and 150 < bx[1] < 350
+
+
+@pytest.mark.parametrize(
+    ("photo", "label", "min_conf"),
+    [("chelsea", "cat", 0.5), ("astronaut", "person", 0.8), ("coffee", "cup", 0.8)],
+)
+def test_yolox_names_the_main_object(vision_config, photos, photo, label, min_conf) -> None:
+    (d,) = load_detector(vision_config).detect([photos[photo]])
+    best = int(d.confidence.argmax())
+    assert d.labels[best] == label and d.confidence[best] > min_conf
+    assert d.class_id[best] == COCO80.index(label)
+
+
+def test_yolox_on_a_rotated_photo_keeps_boxes_in_its_frame(vision_config, photos) -> None:
+    rotated = np.ascontiguousarray(np.rot90(photos["chelsea"]))  # 451 x 300, portrait
+    (d,) = load_detector(vision_config).detect([rotated])
+    assert "cat" in _labels(d)
+    h, w = rotated.shape[:2]
+    assert (d.xyxy >= 0).all() and (d.xyxy[:, [0, 2]] <= w).all() and (d.xyxy[:, [1, 3]] <= h).all()
+
+
+def test_empty_batch_gives_no_results(vision_config) -> None:
+    assert load_detector(vision_config).detect([]) == []
+
+
+def _raw_with_one_box(cx: float, cy: float, bw: float, bh: float, cls: int) -> np.ndarray:
+    """Raw rows whose only confident anchor is a stride-32 box centred at (cx, cy) input px."""
+    raw = np.zeros((3549, 85), np.float32)
+    gx, gy = int(cx // 32), int(cy // 32)
+    a = 52 * 52 + 26 * 26 + gy * 13 + gx
+    raw[a, :4] = [cx / 32 - gx, cy / 32 - gy, np.log(bw / 32), np.log(bh / 32)]
+    raw[a, 4], raw[a, 5 + cls] = 0.9, 0.8
+    return raw
+
+
+@pytest.mark.parametrize(
+    ("shape", "box"),  # original (h, w) and a box in its pixels
+    [
+        ((300, 700), (350.0, 30.0, 630.0, 270.0)),  # landscape: r = 416 / 700
+        ((700, 300), (30.0, 350.0, 270.0, 630.0)),  # the same photo rotated: r = 416 / 700
+        ((1000, 1000), (100.0, 200.0, 500.0, 900.0)),  # square, downscaled
+        ((200, 100), (10.0, 20.0, 90.0, 180.0)),  # small, upscaled: r = 2.08
+    ],
+)
+def test_letterbox_boxes_map_back_to_the_original(shape, box) -> None:
+    h, w = shape
+    canvas, r = letterbox(np.zeros((h, w, 3), np.uint8), 416)
+    assert r == pytest.approx(min(416 / h, 416 / w))
+    assert (canvas[: round(h * r), : round(w * r)] == 0).all()  # the photo, top-left
+    x1, y1, x2, y2 = (v * r for v in box)
+    raw = _raw_with_one_box((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1, cls=15)
+    d = to_detections(raw, r, shape, input_size=416, confidence=0.3, iou=0.45, max_detections=5)
+    assert d.labels == ("cat",) and d.confidence[0] == pytest.approx(0.72)
+    np.testing.assert_allclose(d.xyxy[0], box, atol=1e-3)
+
+
+def test_boxes_are_clipped_to_the_original_image() -> None:
+    raw = _raw_with_one_box(400, 100, 100, 300, cls=0)  # spills right and above the photo
+    d = to_detections(
+        raw, 416 / 640, (480, 640), input_size=416, confidence=0.3, iou=0.45, max_detections=5
+    )
+    x1, y1, x2, _ = d.xyxy[0]
+    assert (y1, x2) == (0.0, 640.0) and x1 == pytest.approx(350 * 640 / 416, rel=1e-5)
 
 
 def test_boxes_map_back_to_the_original_pixels(vision_config, photos) -> None:
@@ -95,6 +160,13 @@ def test_ultralytics_backend_loads_a_real_yolov8_checkpoint(vision_config, photo
     assert isinstance(result, Detections)
     assert set(result.labels) <= set(det.vocabulary)
     assert len(result) >= 1  # a person: standing or fallen, the model sees someone
+    h, w = photos["astronaut"].shape[:2]
+    assert (result.xyxy[:, [0, 2]] <= w).all() and (result.xyxy[:, [1, 3]] <= h).all()
+    # the converter takes the vocabulary from the result itself when none is given
+    (raw,) = det.model.predict([photos["astronaut"][:, :, ::-1]], **det.kwargs)
+    again = from_ultralytics(raw)
+    assert again.labels == result.labels
+    np.testing.assert_allclose(again.xyxy, result.xyxy, atol=1e-3)
 
 
 def test_missing_weights_say_how_to_fetch(vision_config, tmp_path) -> None:
