@@ -91,6 +91,16 @@ def print_rising(config: TrendscopeConfig, days: Sequence[date]) -> None:
     print(format_rows(rows, cols) if rows else "(nothing significant)")
 
 
+def print_summary(config: TrendscopeConfig, days: Sequence[date]) -> None:
+    """The last day's trend tables, the period's rising/falling labels, and where the tables are."""
+    for slug in config.location_slugs:
+        print_trends(config, slug, days[-1], top=12)
+    print_rising(config, days)
+    print(
+        f"\nTables: {config.data_root}/tables/<table>/location=<slug>/date=<YYYY-MM-DD>/data.parquet"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--dag-id", default="trendscope_daily")
@@ -110,12 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     days = [start + timedelta(days=i) for i in range(args.days)]
     if args.report_only:
-        for slug in config.location_slugs:
-            print_trends(config, slug, days[-1], top=12)
-        print_rising(config, days)
-        print(
-            f"\nTables: {config.data_root}/tables/<table>/location=<slug>/date=<YYYY-MM-DD>/data.parquet"
-        )
+        print_summary(config, days)
         return 0
     states = run_days(args.dag_id, days, args.dags_folder)
     failed = [d for d, s in states.items() if not s.endswith("success")]
@@ -127,13 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not state.endswith("success"):
             failed.append(days[-1])
     if args.show_trends and not failed:
-        for slug in config.location_slugs:
-            print_trends(config, slug, days[-1], top=12)
-        print_rising(config, days)
-        print(f"\nTables: {config.data_root}/tables/<table>/location=<slug>/date=<YYYY-MM-DD>/")
-        print(
-            f"Query them: trendscope trends --location {config.location_slugs[0]} --date {days[-1]}"
-        )
+        print_summary(config, days)
     return 1 if failed else 0
 
 

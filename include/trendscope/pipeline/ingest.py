@@ -57,16 +57,7 @@ def _row(post: Post, day: date, insp: Inspection | None, location_tz: tzinfo) ->
 def mark_exact_duplicates(rows: list[dict]) -> None:
     """Keep the first copy of identical bytes (by taken_at, then uri); mark later ones duplicate."""
     first: dict[str, str] = {}
-    order = sorted(
-        range(len(rows)),
-        key=lambda i: (
-            rows[i]["taken_at"] is None,
-            rows[i]["taken_at"] or 0,
-            rows[i]["source_uri"],
-        ),
-    )
-    for i in order:
-        row = rows[i]
+    for row in sorted(rows, key=_order_key):
         if row["status"] != STATUS_OK:
             continue
         if row["image_id"] in first:

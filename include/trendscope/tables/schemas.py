@@ -133,12 +133,12 @@ DAILY_COUNTS = TableContract(
     ),
 )
 
-_BASELINE_FIELDS = [
+BASELINE_FIELDS = [
     pa.field("baseline_images", pa.int64(), nullable=False),
     pa.field("baseline_ok_images", pa.int64(), nullable=False),
     pa.field("baseline_share", pa.float64()),  # null: no baseline data
 ]
-_TEST_FIELDS = [
+TEST_FIELDS = [
     pa.field("delta", pa.float64()),  # share - baseline_share
     pa.field("lift", pa.float64()),  # share / baseline_share; null when baseline_share is 0
     pa.field("p_value", pa.float64()),  # null: not testable
@@ -153,9 +153,9 @@ TRENDS_DAILY = TableContract(
     schema=pa.schema(
         [
             *DAILY_COUNTS.schema,
-            *_BASELINE_FIELDS,
+            *BASELINE_FIELDS,
             pa.field("baseline_days", pa.int32(), nullable=False),  # window days with ok images
-            *_TEST_FIELDS,
+            *TEST_FIELDS,
             pa.field(
                 "trend", pa.string(), nullable=False
             ),  # rising|falling|stable|new|insufficient
@@ -174,9 +174,9 @@ ROLLUP_FIELDS = [
 _PERIOD_SCHEMA = pa.schema(
     [
         *ROLLUP_FIELDS,
-        *_BASELINE_FIELDS,
+        *BASELINE_FIELDS,
         pa.field("baseline_periods", pa.int32(), nullable=False),
-        *_TEST_FIELDS,
+        *TEST_FIELDS,
         pa.field("trend", pa.string(), nullable=False),
     ]
 )

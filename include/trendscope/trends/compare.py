@@ -36,7 +36,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from trendscope.tables.schemas import ROLLUP_FIELDS, TRENDS_DAILY, TRENDS_WEEKLY
+from trendscope.tables.schemas import ROLLUP_FIELDS, TEST_FIELDS, TRENDS_DAILY, TRENDS_WEEKLY
 from trendscope.trends.stats import (
     COMPARISONS,
     TRENDS,
@@ -423,15 +423,6 @@ def _select(table: pa.Table, schema: pa.Schema, rename: Mapping[str, str]) -> pa
 
 # --- one location-day against its trailing window ------------------------------------------
 
-BASELINE_FIELDS = [
-    pa.field("baseline_images", pa.int64(), nullable=False),
-    pa.field("baseline_ok_images", pa.int64(), nullable=False),
-    pa.field("baseline_share", pa.float64()),  # null: no baseline data
-    pa.field("delta", pa.float64()),  # share - baseline_share
-    pa.field("lift", pa.float64()),  # share / baseline_share, null when baseline_share is 0
-    pa.field("p_value", pa.float64()),  # null: not testable
-    pa.field("p_adjusted", pa.float64()),  # Benjamini-Hochberg within the location-day/period
-]
 
 COMPARED_DAILY_SCHEMA = TRENDS_DAILY.schema
 """Columns of :func:`compare_with_baseline`: the ``trends_daily`` columns plus the comparison."""
@@ -673,7 +664,7 @@ COMPARED_LOCATIONS_SCHEMA = pa.schema(
         pa.field("others_ok_images", pa.int64(), nullable=False),
         pa.field("others_share", pa.float64()),
         pa.field("other_locations", pa.int32(), nullable=False),  # other locations with data
-        *BASELINE_FIELDS[3:],
+        *TEST_FIELDS,
         pa.field(
             "comparison", pa.string(), nullable=False
         ),  # higher | lower | similar | insufficient
