@@ -31,6 +31,16 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps -e .
+	@# the scraper source (and its tests) drive headless Chromium through chromedriver
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "Installing chromium and chromium-driver (apt-get) for the scraper source ..."; \
+			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; \
+		else \
+			echo "NOTE: chromium/chromedriver not on PATH; the scraper source and tests/e2e/test_scraper.py need them." >&2; \
+			echo "      Install as root: apt-get install chromium chromium-driver (or set source.scraper.chromium_binary/chromedriver)." >&2; \
+		fi; \
+	fi
 	touch $@
 
 setup: $(STAMP)

@@ -58,7 +58,7 @@ def published_history(
         seed=7,
         start=START,
         fine_labels={"cat": {"tabby": 0.6}},
-        scene_shares={"street": 0.3},
+        scene_shares={"food": 0.3},  # a scene category of the default config
     )
     publish(config, images, detections)
     for day in trend_days:

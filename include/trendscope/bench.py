@@ -141,6 +141,8 @@ def run_bench(
             "detector": base.detector.model_copy(update={"device": device}),
             "classifier": base.classifier.model_copy(update={"device": device}),
             "sharding": base.sharding.model_copy(update={"max_images_per_shard": max(n, 1)}),
+            # the bench images are crops of ten photos: near-duplicate dedup would drop half
+            "dedup": base.dedup.model_copy(update={"max_distance": 0}),
         }
     )
     analyzer = Analyzer(config)  # loads (and caches) the models outside the timings

@@ -85,6 +85,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--location", required=True, help="location slug from the config")
     p.add_argument("--period", required=True, help="ISO week YYYY-Www or month YYYY-MM")
 
+    p = sub.add_parser("validate", help="run a table's expectation suite on one partition")
+    _common(p, location=False)
+    p.add_argument("--table", required=True, help="images, detections, trends_daily, ...")
+    p.add_argument("--location", required=True, help="location slug from the config")
+    when = p.add_mutually_exclusive_group(required=True)
+    when.add_argument("--date", type=_date, help="day of a daily table, YYYY-MM-DD")
+    when.add_argument("--period", help="week YYYY-Www or month YYYY-MM of a rollup table")
+    p.add_argument("--staged", action="store_true", help="validate the staged partition")
+
     p = sub.add_parser("query", help="run SQL over the published tables (DuckDB views)")
     _common(p, location=False)
     p.add_argument("sql", help="e.g. SELECT label, sum(images) FROM trends_daily GROUP BY 1")
@@ -206,8 +215,9 @@ def print_period_trends(
 ) -> int:
     """Print the published weekly/monthly rollup of the period containing ``day``."""
     from trendscope.tables import storage
+    from trendscope.tables.paths import period_partition_path
     from trendscope.trends.compare import period_key
-    from trendscope.trends.rollups import period_partition_path, rollup_contract
+    from trendscope.trends.rollups import rollup_contract
 
     storage.use(config.storage)
     config.location(location)
@@ -302,6 +312,15 @@ def _cmd_rollup(args: argparse.Namespace) -> int:
     result = rollup_period(_config(args), args.location, args.period)
     print(json.dumps(result.to_dict()))
     return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from trendscope.quality.gate import validate_stored
+
+    key = args.date.isoformat() if args.date else args.period
+    report = validate_stored(_config(args), args.table, args.location, key, staged=args.staged)
+    print(report.summary())
+    return 0 if report.success else 1
 
 
 def _cmd_query(args: argparse.Namespace) -> int:
@@ -403,6 +422,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "compute-trends": _cmd_step,
         "trends": _cmd_trends,
         "rollup": _cmd_rollup,
+        "validate": _cmd_validate,
         "query": _cmd_query,
         "report": _cmd_report,
         "demo-data": _cmd_demo,

@@ -70,14 +70,72 @@ class Location(_Strict):
         return ZoneInfo(self.timezone)
 
 
-class SourceConfig(_Strict):
-    """Where photos arrive: a drop zone directory (``<root>/<location>/<date>/`` or ``posts.jsonl``)."""
+class ScraperSelectors(_Strict):
+    """CSS selectors that find a post and its parts in the rendered page (BeautifulSoup syntax)."""
 
-    type: Literal["local"] = "local"
+    item: str = Field(min_length=1)  # one post
+    image: str = "img"  # inside the item
+    image_attr: Literal["src", "data-src", "srcset"] = "src"  # falls back to src when empty
+    time: str = "time"  # inside the item
+    time_attr: str | None = "datetime"  # None: read the element's text
+    time_format: str | None = None  # strptime format for a text time; None: ISO 8601
+    caption: str | None = None
+    author: str | None = None
+    link: str | None = None  # the post's own URL (href)
+    next: str | None = None  # a "next page" link; None: scroll until no new items appear
+    wait_for: str | None = None  # wait for this before reading the page (JavaScript-built pages)
+
+
+class ScraperConfig(_Strict):
+    """A gallery page scraped with headless Chromium (Selenium) and parsed with BeautifulSoup."""
+
+    url_template: str = Field(min_length=1)  # with {location} and/or {date} (YYYY-MM-DD)
+    selectors: ScraperSelectors
+    max_pages: int = Field(default=20, ge=1)  # pages (or scroll rounds) per location-day
+    max_posts: int = Field(default=500, ge=1)
+    min_interval_s: float = Field(default=1.0, ge=0.0)  # between requests to one host
+    concurrency: int = Field(default=1, ge=1, le=8)  # downloads at once per host
+    retries: int = Field(default=3, ge=0, le=10)  # on 429 / 5xx, with exponential backoff
+    backoff_s: float = Field(default=2.0, ge=0.0)
+    page_timeout_s: float = Field(default=30.0, gt=0)
+    scroll_pause_s: float = Field(default=1.0, ge=0.0)
+    user_agent: str = "TrendscopeBot/0.1 (+https://github.com/trendscope/trendscope)"
+    respect_robots: bool = True
+    chromium_binary: str | None = None  # default: found on PATH (Debian: /usr/bin/chromium)
+    chromedriver: str | None = None  # default: found on PATH (Debian: /usr/bin/chromedriver)
+
+    @field_validator("url_template")
+    @classmethod
+    def _template(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        if "{location}" not in v and "{date}" not in v:
+            raise ValueError("must contain {location} and/or {date}")
+        return v
+
+
+class SourceConfig(_Strict):
+    """Where photos come from; every type ends as posts checked by the same ingest step.
+
+    * ``local``: a drop zone directory or S3 prefix (``<root>/<location>/<date>/`` or
+      ``posts.jsonl`` manifests);
+    * ``scraper``: a gallery page per location-day; downloads land in ``path`` as a drop zone;
+    * ``instaloader`` / ``gallery-dl``: those tools' output folders, one per location under
+      ``path`` (``<path>/<location>/...``).
+    """
+
+    type: Literal["local", "scraper", "instaloader", "gallery-dl"] = "local"
     path: str = "data/dropzone"
     max_file_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
     max_pixels: int = Field(default=80_000_000, gt=0)
     min_side: int = Field(default=32, ge=1)
+    scraper: ScraperConfig | None = None
+
+    @model_validator(mode="after")
+    def _scraper_settings(self) -> SourceConfig:
+        if self.type == "scraper" and self.scraper is None:
+            raise ValueError("source.scraper is required when source.type is scraper")
+        return self
 
 
 class DetectorConfig(_Strict):
@@ -166,6 +224,14 @@ class DedupConfig(_Strict):
     window_days: int = Field(default=7, ge=0, le=366)  # earlier days of the location compared
 
 
+class QualityConfig(_Strict):
+    """The write-audit-publish gate (Great Expectations suites in ``trendscope.quality``)."""
+
+    volume_window_days: int = Field(default=14, ge=1, le=366)  # history for the usual volume
+    volume_min_days: int = Field(default=3, ge=1)  # fewer published days: no volume check
+    volume_min_ratio: Probability = 0.1  # a day under this share of the median is a warning
+
+
 class AnalyzeConfig(_Strict):
     """How the analyze step feeds the models."""
 
@@ -243,6 +309,7 @@ class TrendscopeConfig(_Strict):
     scenes: ScenesConfig = ScenesConfig()
     trends: TrendsConfig = TrendsConfig()
     dedup: DedupConfig = DedupConfig()
+    quality: QualityConfig = QualityConfig()
     analyze: AnalyzeConfig = AnalyzeConfig()
     storage: StorageConfig = StorageConfig()
     sharding: ShardingConfig = ShardingConfig()

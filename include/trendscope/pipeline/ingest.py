@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
 from dataclasses import replace
 from datetime import date, timedelta, tzinfo
 
 from trendscope.config import TrendscopeConfig
-from trendscope.ingest.dropzone import Post, discover_posts
+from trendscope.ingest.dropzone import Post
 from trendscope.ingest.inspect import Inspection, hamming, inspect_file
+from trendscope.ingest.sources import discover
 from trendscope.logs import progress
 from trendscope.pipeline.result import StepResult
 from trendscope.pipeline.shards import analysis_dir, shard_count
@@ -115,6 +117,21 @@ def _order_key(row: dict) -> tuple:
     return (row["taken_at"] is None, row["taken_at"] or 0, row["source_uri"])
 
 
+def posts_in_path(staged_images: str) -> str:
+    """The small record of how many posts the ingest step found, beside its staged partition."""
+    return staged_images.rsplit("/", 1)[0] + "/posts_in.json"
+
+
+def write_posts_in(staged_images: str, posts: int) -> None:
+    storage.write_bytes_atomic(json.dumps({"posts": posts}).encode(), posts_in_path(staged_images))
+
+
+def read_posts_in(staged_images: str) -> int | None:
+    """Posts found by ingest for a staged partition (``None`` for one staged before this existed)."""
+    path = posts_in_path(staged_images)
+    return json.loads(storage.read_bytes(path))["posts"] if storage.exists(path) else None
+
+
 def ingest_day(
     config: TrendscopeConfig, location: str, day: date, source_dir: str | None = None
 ) -> StepResult:
@@ -126,7 +143,7 @@ def ingest_day(
     loc = config.location(location)
     storage.use(config.storage)
     root = source_dir or config.source_root
-    posts = discover_posts(root, loc, day)
+    posts = discover(config, location, day, root)
     log.info("ingest %s %s: %d posts in %s", location, day, len(posts), root)
     rows: list[dict] = []
     for post in progress(posts, len(posts), f"ingest {location} {day}", log):
@@ -144,6 +161,7 @@ def ingest_day(
     storage.remove_tree(analysis_dir(config.data_root, location, day))  # stale shards of a re-run
     storage.write_table_atomic(to_table(IMAGES, rows), path)
     counts = Counter(r["status"] for r in rows)
+    write_posts_in(path, len(posts))
     for r in rows:
         if r["status"] == STATUS_QUARANTINED:
             log.warning("quarantined %s: %s", r["source_uri"], r["reason"])

@@ -2,7 +2,8 @@
 
 Each partition is replaced atomically, so readers see the previous version or the new one.
 Re-running a day replaces its partitions: the same input gives the same rows, never duplicates.
-Nothing is published unless every shard of the day has staged its output.
+Nothing is published unless every shard of the day has staged its output and the merged
+partitions pass their expectation suites (write-audit-publish, :mod:`trendscope.quality.gate`).
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from datetime import date
 import pyarrow as pa
 
 from trendscope.config import TrendscopeConfig
+from trendscope.pipeline.ingest import posts_in_path, read_posts_in
 from trendscope.pipeline.result import StepResult
 from trendscope.pipeline.shards import analysis_dir, shards_present
+from trendscope.quality.gate import audit_and_publish, suite_context
 from trendscope.tables import storage
 from trendscope.tables.paths import join, partition_path
 from trendscope.tables.schemas import DETECTIONS, IMAGES, STATUSES, to_table
@@ -68,15 +71,24 @@ def publish_day(config: TrendscopeConfig, location: str, day: date) -> StepResul
     storage.use(config.storage)
     root = config.data_root
     images, detections = merge_shards(config, location, day)
-    outputs = []
-    for contract, table in ((DETECTIONS, detections), (IMAGES, images)):
-        target = partition_path(root, contract.name, location, day)
-        storage.write_table_atomic(table, target)
-        outputs.append(target)
-    storage.remove(partition_path(root, IMAGES.name, location, day, area="staging"))
+    staged_ingest = partition_path(root, IMAGES.name, location, day, area="staging")
+    key = day.isoformat()
+    posts_in = read_posts_in(staged_ingest)
+    reports = audit_and_publish(
+        config,
+        [
+            (DETECTIONS, detections, suite_context(config, DETECTIONS.name, location, key)),
+            (IMAGES, images, suite_context(config, IMAGES.name, location, key, posts_in=posts_in)),
+        ],
+        images=images,
+    )
+    outputs = [partition_path(root, c.name, location, day) for c in (DETECTIONS, IMAGES)]
+    storage.remove(posts_in_path(staged_ingest))
     storage.remove_tree(analysis_dir(root, location, day))
     statuses = images.column("status").to_pylist()
     counts = {"images": images.num_rows, **{s: statuses.count(s) for s in STATUSES}}
     counts["detections"] = detections.num_rows
+    counts["quality_warnings"] = sum(len(r.warnings) for r in reports)
+    outputs += [r.result_json for r in reports]
     log.info("published %s %s: %s", location, day, counts)
     return StepResult(step="publish", location=location, date=day, counts=counts, outputs=outputs)

@@ -27,3 +27,25 @@ def partition_path(root: str, table: str, location: str, day: date, area: Area =
 def table_glob(root: str, table: str, area: Area = "tables") -> str:
     """A glob over every partition of a table (for DuckDB ``read_parquet``)."""
     return join(root, area, table, "location=*", "date=*", PARTITION_FILE)
+
+
+def period_partition_path(
+    root: str, table: str, location: str, period: str, area: Area = "tables"
+) -> str:
+    """The Parquet file of one (location, period) partition of a rollup table.
+
+    Example: ``<root>/tables/trends_weekly/location=shibuya/period=2026-W45/data.parquet``.
+    """
+    return join(root, area, table, f"location={location}", f"period={period}", PARTITION_FILE)
+
+
+def keyed_partition_path(
+    root: str, table: str, location: str, key: date | str, area: Area = "tables"
+) -> str:
+    """The partition file for a day (a ``date`` or ``YYYY-MM-DD``) or a week/month period key."""
+    if isinstance(key, date):
+        return partition_path(root, table, location, key, area)
+    try:
+        return partition_path(root, table, location, date.fromisoformat(key), area)
+    except ValueError:
+        return period_partition_path(root, table, location, key, area)

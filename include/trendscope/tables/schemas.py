@@ -221,9 +221,34 @@ def to_table(contract_: TableContract, rows: Iterable[Mapping[str, Any]]) -> pa.
 
 
 def conform(contract_: TableContract, table: pa.Table) -> pa.Table:
-    """Check a table read or built elsewhere against the contract and cast it to its schema."""
+    """Check a table read or built elsewhere against the contract and cast it to its schema.
+
+    A nullable column added to the contract after a partition was written reads as nulls (so
+    older partitions stay readable); a missing required column or an unknown column is an error.
+    """
     missing = [c for c in contract_.columns if c not in table.column_names]
     extra = [c for c in table.column_names if c not in contract_.columns]
-    if missing or extra:
-        raise ValueError(f"{contract_.name}: schema mismatch, missing={missing} extra={extra}")
-    return table.select(contract_.columns).cast(contract_.with_metadata())
+    required = [c for c in missing if not contract_.schema.field(c).nullable]
+    if required or extra:
+        raise ValueError(f"{contract_.name}: schema mismatch, missing={required} extra={extra}")
+    for name in missing:
+        f = contract_.schema.field(name)
+        table = table.append_column(f, pa.nulls(table.num_rows, f.type))
+    table = table.select(contract_.columns)
+    schema = contract_.with_metadata()
+    if any(not f.nullable and table.column(f.name).null_count for f in schema):
+        # keep the rows so the quality gate can name the broken column; Parquet writes of the
+        # published tables still refuse the nulls
+        return relaxed(table.cast(relaxed_schema(schema)))
+    return table.cast(schema)
+
+
+def relaxed_schema(schema: pa.Schema) -> pa.Schema:
+    """``schema`` with every field nullable."""
+    return pa.schema([f.with_nullable(True) for f in schema], metadata=schema.metadata)
+
+
+def relaxed(table: pa.Table) -> pa.Table:
+    """``table`` with every column nullable, so rows that break the contract can still be kept
+    in staging for inspection."""
+    return table.cast(relaxed_schema(table.schema))

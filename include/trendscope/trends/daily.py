@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 
 from trendscope.config import TrendscopeConfig
 from trendscope.pipeline.result import StepResult
+from trendscope.quality.gate import audit_and_publish, suite_context
 from trendscope.tables import storage
 from trendscope.tables.paths import partition_path
 from trendscope.tables.schemas import DAILY_COUNTS, DETECTIONS, IMAGES, TRENDS_DAILY, conform
@@ -95,8 +96,15 @@ def trends_day(config: TrendscopeConfig, location: str, day: date) -> StepResult
     )
     table = conform(TRENDS_DAILY, table)
     path = partition_path(config.data_root, TRENDS_DAILY.name, location, day)
-    storage.write_table_atomic(table, path)
+    ctx = suite_context(config, TRENDS_DAILY.name, location, day.isoformat())
+    (report,) = audit_and_publish(config, [(TRENDS_DAILY, table, ctx)])
     trends = pc.value_counts(table.column("trend")).to_pylist() if table.num_rows else []
     counts = {"rows": table.num_rows, **{t["values"]: t["counts"] for t in trends}}
     log.info("trends %s %s: %s", location, day, counts)
-    return StepResult(step="trends", location=location, date=day, counts=counts, outputs=[path])
+    return StepResult(
+        step="trends",
+        location=location,
+        date=day,
+        counts=counts,
+        outputs=[path, report.result_json],
+    )

@@ -19,8 +19,9 @@ import pyarrow.compute as pc
 
 from trendscope.config import TrendscopeConfig
 from trendscope.pipeline.result import StepResult
+from trendscope.quality.gate import audit_and_publish, suite_context
 from trendscope.tables import storage
-from trendscope.tables.paths import PARTITION_FILE, join, partition_path
+from trendscope.tables.paths import PARTITION_FILE, join, partition_path, period_partition_path
 from trendscope.tables.schemas import (
     DETECTIONS,
     IMAGES,
@@ -47,14 +48,6 @@ log = logging.getLogger(__name__)
 
 ROLLUP_TABLES: dict[str, TableContract] = {"week": TRENDS_WEEKLY, "month": TRENDS_MONTHLY}
 """The published table of each rollup period kind."""
-
-
-def period_partition_path(root: str, table: str, location: str, period: str) -> str:
-    """The Parquet file of one (location, period) partition of a rollup table.
-
-    Example: ``<root>/tables/trends_weekly/location=shibuya/period=2026-W45/data.parquet``.
-    """
-    return join(root, "tables", table, f"location={location}", f"period={period}", PARTITION_FILE)
 
 
 def period_table_glob(root: str, table: str) -> str:
@@ -182,7 +175,9 @@ def rollup_period(config: TrendscopeConfig, location: str, key: str) -> StepResu
         raise FileNotFoundError(f"no published images/detections for {location} in {key}")
     table = compute_period(images, detections, key, params, config.trends.include_scenes)
     path = period_partition_path(config.data_root, contract_.name, location, key)
-    storage.write_table_atomic(table, path)
+    (report,) = audit_and_publish(
+        config, [(contract_, table, suite_context(config, contract_.name, location, key))]
+    )
     trends = pc.value_counts(table.column("trend")).to_pylist() if table.num_rows else []
     counts = {"rows": table.num_rows, **{t["values"]: t["counts"] for t in trends}}
     log.info("%s %s %s: %s", contract_.name, location, key, counts)
@@ -191,7 +186,7 @@ def rollup_period(config: TrendscopeConfig, location: str, key: str) -> StepResu
         location=location,
         date=period_start(key),
         counts=counts,
-        outputs=[path],
+        outputs=[path, report.result_json],
     )
 
 

@@ -1,0 +1,272 @@
+"""The expectation suites, one per table, kept as code.
+
+A suite is a list of Great Expectations expectations built for one partition: it knows the
+partition's location and day/period, the detector's vocabulary, each target's fine labels, how
+many posts came in and how many ok images the location usually has. Cross-column rules that
+Great Expectations cannot express on a pandas frame directly (a box inside its image, a share
+equal to its counts) are checked on derived columns that :func:`frame_for` adds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from trendscope.tables.schemas import OTHER, STATUS_DUPLICATE, STATUS_OK, STATUSES
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+TREND_VALUES = ("rising", "falling", "stable", "new", "insufficient")
+KINDS = ("object", "scene")
+SHARE_TOLERANCE = 1e-9
+"""How far a published share may be from ``images / ok_images`` (float rounding only)."""
+
+
+@dataclass(frozen=True)
+class SuiteContext:
+    """What the suites of one partition need to know beyond its rows."""
+
+    location: str
+    key: str  # YYYY-MM-DD for daily tables, YYYY-Www or YYYY-MM for rollups
+    vocabulary: tuple[str, ...] = ()
+    fine_labels: Mapping[str, Sequence[str]] = field(default_factory=dict)  # target -> labels
+    scene_labels: Sequence[str] = ()
+    posts_in: int | None = None  # posts the ingest step found (images rows must match)
+    usual_ok_images: float | None = None  # median ok images of recent days (volume check)
+    volume_min_ratio: float = 0.1
+
+
+def _quoted(values: Sequence[str]) -> str:
+    return "[" + ", ".join(repr(v) for v in values) + "]"
+
+
+def _not_null(gx: Any, columns: Sequence[str]) -> list[Any]:
+    return [gx.expectations.ExpectColumnValuesToNotBeNull(column=c) for c in columns]
+
+
+def _between(gx: Any, columns: Sequence[str], low: float, high: float | None) -> list[Any]:
+    return [
+        gx.expectations.ExpectColumnValuesToBeBetween(column=c, min_value=low, max_value=high)
+        for c in columns
+    ]
+
+
+def _partition(gx: Any, ctx: SuiteContext, key_column: str) -> list[Any]:
+    return [
+        gx.expectations.ExpectColumnValuesToBeInSet(column="location", value_set=[ctx.location]),
+        gx.expectations.ExpectColumnValuesToBeInSet(column=key_column, value_set=[ctx.key]),
+    ]
+
+
+def images_suite(gx: Any, ctx: SuiteContext) -> list[Any]:
+    """``images``: keys, statuses with reasons, one row per file, posts reconcile, volume."""
+    ex = gx.expectations
+    rules = [
+        *_not_null(gx, ["image_id", "location", "date", "source_uri", "status"]),
+        *_partition(gx, ctx, "date"),
+        ex.ExpectColumnValuesToBeInSet(column="status", value_set=list(STATUSES)),
+        ex.ExpectCompoundColumnsToBeUnique(column_list=["location", "date", "source_uri"]),
+        ex.ExpectColumnValuesToBeUnique(
+            column="image_id", row_condition=f'status=="{STATUS_OK}"', condition_parser="pandas"
+        ),
+        ex.ExpectColumnValuesToNotBeNull(
+            column="reason", row_condition=f'status!="{STATUS_OK}"', condition_parser="pandas"
+        ),
+        ex.ExpectColumnValuesToNotBeNull(
+            column="duplicate_of",
+            row_condition=f'status=="{STATUS_DUPLICATE}"',
+            condition_parser="pandas",
+        ),
+        ex.ExpectColumnValuesToBeBetween(
+            column="width",
+            min_value=1,
+            row_condition=f'status=="{STATUS_OK}"',
+            condition_parser="pandas",
+        ),
+        ex.ExpectColumnValuesToBeBetween(
+            column="height",
+            min_value=1,
+            row_condition=f'status=="{STATUS_OK}"',
+            condition_parser="pandas",
+        ),
+        *_between(gx, ["scene_confidence"], 0.0, 1.0),
+    ]
+    if ctx.scene_labels:
+        rules.append(
+            ex.ExpectColumnValuesToBeInSet(column="scene", value_set=list(ctx.scene_labels))
+        )
+    if ctx.posts_in is not None:
+        rules.append(
+            ex.ExpectTableRowCountToEqual(
+                value=ctx.posts_in,
+                description="posts in = ok + duplicate + quarantined (one images row per post)",
+            )
+        )
+    if ctx.usual_ok_images:
+        rules.append(
+            ex.ExpectTableRowCountToBeBetween(
+                min_value=int(ctx.usual_ok_images * ctx.volume_min_ratio),
+                row_condition=f'status=="{STATUS_OK}"',
+                condition_parser="pandas",
+                severity="warning",
+                description=(
+                    f"volume: ok images at least {ctx.volume_min_ratio:.0%} of the location's "
+                    f"recent median ({ctx.usual_ok_images:g})"
+                ),
+            )
+        )
+    return rules
+
+
+def detections_suite(gx: Any, ctx: SuiteContext) -> list[Any]:
+    """``detections``: keys, confidences, boxes inside their image, labels in the vocabularies."""
+    ex = gx.expectations
+    rules = [
+        *_not_null(gx, ["image_id", "location", "date", "detection", "label", "model"]),
+        *_partition(gx, ctx, "date"),
+        ex.ExpectCompoundColumnsToBeUnique(column_list=["image_id", "detection"]),
+        *_between(gx, ["confidence", "fine_confidence"], 0.0, 1.0),
+        *_between(gx, ["x1", "y1"], 0.0, None),
+        ex.ExpectColumnPairValuesAToBeGreaterThanB(column_A="x2", column_B="x1"),
+        ex.ExpectColumnPairValuesAToBeGreaterThanB(column_A="y2", column_B="y1"),
+        ex.ExpectColumnValuesToNotBeNull(
+            column="image_width", description="every detection belongs to an ok image of the day"
+        ),
+        ex.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A="image_width",
+            column_B="x2",
+            or_equal=True,
+            ignore_row_if="either_value_is_missing",
+        ),
+        ex.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A="image_height",
+            column_B="y2",
+            or_equal=True,
+            ignore_row_if="either_value_is_missing",
+        ),
+    ]
+    if ctx.vocabulary:
+        rules.append(ex.ExpectColumnValuesToBeInSet(column="label", value_set=list(ctx.vocabulary)))
+    for target, labels in sorted(ctx.fine_labels.items()):
+        rules.append(
+            ex.ExpectColumnValuesToBeInSet(
+                column="fine_label",
+                value_set=[*labels, OTHER],
+                row_condition=f"label=={target!r}",
+                condition_parser="pandas",
+            )
+        )
+    rules.append(
+        ex.ExpectColumnValuesToBeNull(
+            column="fine_label",
+            row_condition=f"label not in {_quoted(sorted(ctx.fine_labels))}",
+            condition_parser="pandas",
+            description="only target classes are classified fine-grained",
+        )
+    )
+    return rules
+
+
+def trends_suite(gx: Any, ctx: SuiteContext, key_column: str) -> list[Any]:
+    """Trend tables: keys, shares and p-values in [0, 1], shares equal to their counts."""
+    ex = gx.expectations
+    rules = [
+        *_not_null(gx, ["location", key_column, "kind", "label", "trend", "share"]),
+        *_partition(gx, ctx, key_column),
+        ex.ExpectCompoundColumnsToBeUnique(
+            column_list=["location", key_column, "kind", "label", "fine_label"]
+        ),
+        ex.ExpectColumnValuesToBeInSet(column="kind", value_set=list(KINDS)),
+        ex.ExpectColumnValuesToBeInSet(column="trend", value_set=list(TREND_VALUES)),
+        *_between(gx, ["share", "baseline_share", "p_value", "p_adjusted"], 0.0, 1.0),
+        *_between(gx, ["images", "objects", "ok_images", "baseline_images"], 0, None),
+        ex.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A="ok_images", column_B="images", or_equal=True
+        ),
+        ex.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A="objects", column_B="images", or_equal=True
+        ),
+        ex.ExpectColumnValuesToBeBetween(
+            column="share_gap",
+            min_value=0.0,
+            max_value=SHARE_TOLERANCE,
+            description="share = images / ok_images",
+        ),
+    ]
+    if ctx.vocabulary:
+        rules.append(
+            ex.ExpectColumnValuesToBeInSet(
+                column="label",
+                value_set=list(ctx.vocabulary),
+                row_condition='kind=="object"',
+                condition_parser="pandas",
+            )
+        )
+    if ctx.scene_labels:
+        rules.append(
+            ex.ExpectColumnValuesToBeInSet(
+                column="label",
+                value_set=list(ctx.scene_labels),
+                row_condition='kind=="scene"',
+                condition_parser="pandas",
+            )
+        )
+    for target, labels in sorted(ctx.fine_labels.items()):
+        rules.append(
+            ex.ExpectColumnValuesToBeInSet(
+                column="fine_label",
+                value_set=[*labels, OTHER],
+                row_condition=f'kind=="object" and label=={target!r}',
+                condition_parser="pandas",
+            )
+        )
+    return rules
+
+
+def suite_rules(gx: Any, table: str, ctx: SuiteContext) -> list[Any]:
+    """The expectations of ``table``'s partition described by ``ctx``."""
+    if table == "images":
+        return images_suite(gx, ctx)
+    if table == "detections":
+        return detections_suite(gx, ctx)
+    if table == "trends_daily":
+        return trends_suite(gx, ctx, "date")
+    if table in ("trends_weekly", "trends_monthly"):
+        return trends_suite(gx, ctx, "period")
+    raise ValueError(f"no expectation suite for table {table!r}")
+
+
+def frame_for(table_name: str, table: pa.Table, images: pa.Table | None = None) -> pd.DataFrame:
+    """The partition as a pandas frame, with dates as ISO strings and the derived columns.
+
+    Args:
+        table_name: The table.
+        table: Its rows.
+        images: For ``detections``, the day's ``images`` rows (for each box's image size).
+    """
+    cols = [c for c in table.column_names if not pa.types.is_list(table.schema.field(c).type)]
+    df = table.select(cols).to_pandas()
+    for c in ("date", "period_start"):
+        if c in df.columns:
+            df[c] = df[c].map(lambda d: None if d is None else d.isoformat())
+    if table_name == "detections":
+        sizes = {}
+        if images is not None:
+            ok = images.filter(pc.equal(images.column("status"), STATUS_OK))
+            sizes = {
+                r["image_id"]: (r["width"], r["height"])
+                for r in ok.select(["image_id", "width", "height"]).to_pylist()
+            }
+        df["image_width"] = df["image_id"].map(lambda i: sizes.get(i, (None, None))[0])
+        df["image_height"] = df["image_id"].map(lambda i: sizes.get(i, (None, None))[1])
+        df["image_width"] = df["image_width"].astype("float64")
+        df["image_height"] = df["image_height"].astype("float64")
+    if "share" in df.columns and "ok_images" in df.columns:
+        expected = df["images"] / df["ok_images"].where(df["ok_images"] > 0)
+        df["share_gap"] = (df["share"] - expected).abs().fillna(0.0)
+    return df

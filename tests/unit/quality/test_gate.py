@@ -1,0 +1,243 @@
+"""Write-audit-publish: tampered partitions are caught, named, and never published."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+
+import pytest
+
+from row_builders import det_row, image_row
+from trendscope.cli import main
+from trendscope.config import TrendscopeConfig
+from trendscope.pipeline.ingest import write_posts_in
+from trendscope.pipeline.publish import publish_day
+from trendscope.pipeline.shards import Shard, shard_file
+from trendscope.quality.gate import ValidationFailedError, latest_result, validate_stored
+from trendscope.tables import storage
+from trendscope.tables.paths import partition_path
+from trendscope.tables.schemas import DETECTIONS, IMAGES, relaxed, to_table
+
+DAY = date(2026, 11, 2)
+
+
+def _day_rows(day: date = DAY, n: int = 4) -> tuple[list[dict], list[dict]]:
+    images = [
+        image_row(f"{i:064x}", date=day, width=640, height=480, source_uri=f"/drop/{i}.jpg")
+        for i in range(1, n + 1)
+    ]
+    images.append(
+        image_row("f" * 64, status="quarantined", reason="truncated", date=day, source_uri="/x.jpg")
+    )
+    dets = [
+        det_row(f"{1:064x}", 0, "cat", "tabby", date=day, x1=10.0, y1=20.0, x2=300.0, y2=400.0),
+        det_row(f"{2:064x}", 0, "person", date=day, x1=0.0, y1=0.0, x2=640.0, y2=480.0),
+        det_row(f"{3:064x}", 0, "dog", "pug", date=day),
+    ]
+    return images, dets
+
+
+def _write(contract, rows: list[dict], path: str) -> None:
+    # relaxed: a buggy or outside writer does not enforce the contract's non-null columns
+    storage.write_table_atomic(relaxed(to_table(contract, rows)), path)
+
+
+def _stage(config: TrendscopeConfig, images: list[dict], dets: list[dict], day: date = DAY):
+    """What ingest and one analyze shard leave in staging for ``publish``."""
+    root = config.data_root
+    staged = partition_path(root, IMAGES.name, "shibuya", day, area="staging")
+    _write(IMAGES, images, staged)
+    write_posts_in(staged, len(images))
+    shard = Shard(0, 1)
+    _write(IMAGES, images, shard_file(root, "shibuya", day, shard, "images"))
+    _write(DETECTIONS, dets, shard_file(root, "shibuya", day, shard, "detections"))
+
+
+def _published(config: TrendscopeConfig, table: str, day: date = DAY):
+    path = partition_path(config.data_root, table, "shibuya", day)
+    return storage.read_table(path).to_pylist() if storage.exists(path) else None
+
+
+def test_a_clean_day_is_validated_then_published(config):
+    images, dets = _day_rows()
+    _stage(config, images, dets)
+    result = publish_day(config, "shibuya", DAY)
+    assert len(_published(config, "images")) == 5
+    assert len(_published(config, "detections")) == 3
+    assert result.counts["quality_warnings"] == 0
+    kept = latest_result(config, "detections", "shibuya", DAY.isoformat())
+    assert kept["success"] is True and kept["area"] == "staging" and kept["evaluated"] >= 20
+    assert (config.data_root + "/quality/gx/docs/index.html").startswith(config.data_root)
+    index = storage.read_bytes(config.data_root + "/quality/gx/docs/index.html").decode()
+    assert "detections" in index and "images" in index
+    # staging is cleaned after a successful publish
+    assert not storage.exists(partition_path(config.data_root, "images", "shibuya", DAY, "staging"))
+
+
+def _tamper_confidence(images, dets):
+    dets[0]["confidence"] = 1.7
+
+
+def _tamper_box_outside(images, dets):
+    dets[1]["x2"] = 900.0  # the image is 640 wide
+
+
+def _tamper_box_inverted(images, dets):
+    dets[0]["y2"] = 5.0  # y2 < y1
+
+
+def _tamper_null_location(images, dets):
+    images[0]["location"] = None
+
+
+def _tamper_duplicate_key(images, dets):
+    dets.append(dict(dets[0]))
+
+
+def _tamper_unknown_label(images, dets):
+    dets[1]["label"] = "unicorn"
+
+
+def _tamper_unknown_fine_label(images, dets):
+    dets[0]["fine_label"] = "sphynx"
+
+
+def _tamper_orphan_detection(images, dets):
+    dets.append(det_row("e" * 64, 0, "person", date=DAY))
+
+
+def _tamper_quarantine_without_reason(images, dets):
+    images[-1]["reason"] = None
+
+
+@pytest.mark.parametrize(
+    ("tamper", "table", "expectation", "column"),
+    [
+        (_tamper_confidence, "detections", "expect_column_values_to_be_between", "confidence"),
+        (
+            _tamper_box_outside,
+            "detections",
+            "expect_column_pair_values_a_to_be_greater_than_b",
+            "image_width,x2",
+        ),
+        (
+            _tamper_box_inverted,
+            "detections",
+            "expect_column_pair_values_a_to_be_greater_than_b",
+            "y2,y1",
+        ),
+        (_tamper_null_location, "images", "expect_column_values_to_not_be_null", "location"),
+        (
+            _tamper_duplicate_key,
+            "detections",
+            "expect_compound_columns_to_be_unique",
+            "image_id,detection",
+        ),
+        (_tamper_unknown_label, "detections", "expect_column_values_to_be_in_set", "label"),
+        (
+            _tamper_unknown_fine_label,
+            "detections",
+            "expect_column_values_to_be_in_set",
+            "fine_label",
+        ),
+        (
+            _tamper_orphan_detection,
+            "detections",
+            "expect_column_values_to_not_be_null",
+            "image_width",
+        ),
+        (
+            _tamper_quarantine_without_reason,
+            "images",
+            "expect_column_values_to_not_be_null",
+            "reason",
+        ),
+    ],
+)
+def test_a_tampered_day_is_caught_named_and_not_published(
+    config, tamper, table, expectation, column
+):
+    # yesterday's good version of the day is published first
+    images, dets = _day_rows()
+    _stage(config, images, dets)
+    publish_day(config, "shibuya", DAY)
+    before = {t: _published(config, t) for t in ("images", "detections")}
+
+    images, dets = _day_rows()
+    tamper(images, dets)
+    _stage(config, images, dets)
+    with pytest.raises(ValidationFailedError) as caught:
+        publish_day(config, "shibuya", DAY)
+
+    failures = caught.value.report.failures
+    assert (table, expectation, column) in {(f.table, f.expectation, f.column) for f in failures}
+    message = str(caught.value)
+    assert f"{table}: {expectation}({column})" in message
+    # the published partitions are untouched, the staged data and the result are kept
+    assert {t: _published(config, t) for t in ("images", "detections")} == before
+    staged = partition_path(config.data_root, table, "shibuya", DAY, area="staging")
+    assert storage.exists(staged)
+    kept = latest_result(config, table, "shibuya", DAY.isoformat())
+    assert kept["success"] is False and kept["area"] == "staging"
+    assert any(f["column"] == column for f in kept["failures"])
+
+
+def test_posts_must_reconcile_with_images_rows(config):
+    images, dets = _day_rows()
+    _stage(config, images, dets)
+    staged = partition_path(config.data_root, IMAGES.name, "shibuya", DAY, area="staging")
+    write_posts_in(staged, len(images) + 2)  # two posts vanished between ingest and publish
+    with pytest.raises(ValidationFailedError, match="expect_table_row_count_to_equal"):
+        publish_day(config, "shibuya", DAY)
+    assert _published(config, "images") is None
+
+
+def test_a_day_with_far_fewer_images_than_usual_is_a_warning_not_a_failure(config):
+    for k in range(1, 6):  # five usual days of 20 ok images
+        day = DAY - timedelta(days=k)
+        images = [
+            image_row(f"{k:02d}{i:062x}", date=day, width=64, height=64, source_uri=f"/d/{k}-{i}")
+            for i in range(20)
+        ]
+        storage.write_table_atomic(
+            to_table(IMAGES, images), partition_path(config.data_root, "images", "shibuya", day)
+        )
+    images, dets = _day_rows(n=1)  # 1 ok image: 95% fewer than usual
+    _stage(config, images, dets[:1])
+    result = publish_day(config, "shibuya", DAY)
+    assert result.counts["quality_warnings"] == 1
+    assert len(_published(config, "images")) == 2
+    (warning,) = latest_result(config, "images", "shibuya", DAY.isoformat())["warnings"]
+    assert warning["expectation"] == "expect_table_row_count_to_be_between"
+    assert warning["observed"] == 1
+    assert "median (20)" in warning["description"]
+
+
+def test_validate_command_checks_a_published_partition_and_fails_on_tampering(config, capsys):
+    images, dets = _day_rows()
+    _stage(config, images, dets)
+    publish_day(config, "shibuya", DAY)
+    args = ["validate", "--data-dir", config.data_root, "--location", "shibuya"]
+    assert main([*args, "--table", "detections", "--date", DAY.isoformat()]) == 0
+    assert "0 failed" in capsys.readouterr().out
+
+    # someone edits the published file by hand
+    path = partition_path(config.data_root, "detections", "shibuya", DAY)
+    rows = storage.read_table(path).to_pylist()
+    rows[0]["confidence"] = -0.2
+    storage.write_table_atomic(to_table(DETECTIONS, rows), path)
+    assert main([*args, "--table", "detections", "--date", DAY.isoformat()]) == 1
+    out = capsys.readouterr().out
+    assert "FAILED  detections: expect_column_values_to_be_between(confidence)" in out
+    assert "[-0.2" in out
+    report = validate_stored(config, "detections", "shibuya", DAY.isoformat())
+    assert json.loads(storage.read_bytes(report.result_json))["success"] is False
+
+
+def test_validate_command_names_a_missing_partition(config, capsys):
+    code = main(
+        ["validate", "--data-dir", config.data_root, "--table", "images"]
+        + ["--location", "shibuya", "--date", "2026-01-01"]
+    )
+    assert code == 1
+    assert "no published images partition" in capsys.readouterr().err
