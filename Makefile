@@ -22,7 +22,7 @@ DAYS     ?= 7
 .PHONY: help setup models demo-data airflow-db run test lint format clean
 
 help:
-	@echo "make run    - set up, fetch models, build the demo drop zone, run trendscope_daily for the demo week"
+	@echo "make run    - set up, fetch models, build the demo drop zone, run trendscope_daily for the demo week and trendscope_rollup"
 	@echo "make test   - set up, fetch models, lint, run the test suite"
 	@echo "make lint / make format / make clean"
 
@@ -56,8 +56,8 @@ airflow-db: setup
 	$(VENV)/bin/airflow db migrate > $(AIRFLOW_HOME)/db-migrate.log 2>&1 || (tail -50 $(AIRFLOW_HOME)/db-migrate.log; exit 1)
 
 run: models demo-data airflow-db
-	@echo "Running trendscope_daily for $(DAYS) days through Airflow (log: airflow_home/make-run.log) ..."
-	@$(PY) -m trendscope.orchestration.local_airflow --dag-id trendscope_daily --days $(DAYS) \
+	@echo "Running trendscope_daily for $(DAYS) days, then trendscope_rollup, through Airflow (log: airflow_home/make-run.log) ..."
+	@$(PY) -m trendscope.orchestration.local_airflow --dag-id trendscope_daily --days $(DAYS) --rollup \
 		> $(AIRFLOW_HOME)/make-run.log 2>&1 || (tail -80 $(AIRFLOW_HOME)/make-run.log; exit 1)
 	@grep -E "^trendscope_(daily|rollup) [0-9-]+: " $(AIRFLOW_HOME)/make-run.log
 	@$(PY) -m trendscope.orchestration.local_airflow --days $(DAYS) --report-only

@@ -12,7 +12,7 @@ import pytest
 
 from e2e_data import DAY
 from trendscope.cli import main
-from trendscope.tables.paths import partition_path
+from trendscope.tables.paths import partition_path, period_partition_path
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
@@ -50,6 +50,7 @@ def test_daily_dag_run_publishes_every_location(tmp_path: Path, e2e_config, caps
             DAY.isoformat(),
             "--days",
             "1",
+            "--rollup",
         ],
         env=env,
         cwd=REPO,
@@ -59,6 +60,9 @@ def test_daily_dag_run_publishes_every_location(tmp_path: Path, e2e_config, caps
     )
     assert run.returncode == 0, (run.stdout + run.stderr)[-5000:]
     assert "trendscope_daily 2026-11-02: success" in run.stdout
+    assert "trendscope_rollup 2026-11-02: success" in run.stdout
+    logs = run.stdout + run.stderr
+    assert "data docs: file://" in logs  # every validation links its Data Docs in the task log
 
     for location, ok in (("shibuya", 6), ("brooklyn", 3)):
         for table in ("images", "detections", "trends_daily"):
@@ -66,6 +70,17 @@ def test_daily_dag_run_publishes_every_location(tmp_path: Path, e2e_config, caps
         images = pq.read_table(partition_path(e2e_config.data_root, "images", location, DAY))
         assert images.column("status").to_pylist().count("ok") == ok
         assert not list(Path(e2e_config.data_root, "staging").rglob("*.parquet"))  # all published
+        # the rollup DAG (on the trends_daily asset) refreshed the week and the month of the day
+        for table, period in (("trends_weekly", "2026-W45"), ("trends_monthly", "2026-11")):
+            path = period_partition_path(e2e_config.data_root, table, location, period)
+            rows = pq.read_table(path).to_pylist()
+            assert {r["ok_images"] for r in rows} == {ok}  # one day of data in the period
+            assert {r["days"] for r in rows} == {1}
+        # every published partition passed its suite, and the result is kept beside the tables
+        for table, key in (("images", "date=2026-11-02"), ("trends_weekly", "period=2026-W45")):
+            kept = Path(e2e_config.data_root, "quality", "results", table, f"location={location}")
+            assert '"success": true' in (kept / key / "latest.json").read_text()
+    assert Path(e2e_config.data_root, "quality", "gx", "docs", "index.html").is_file()
 
     # the DAG task and the CLI call the same functions: the same input gives the same rows
     dag_rows = pq.read_table(

@@ -12,8 +12,9 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 
-from trendscope.cli import print_trends
+from trendscope.cli import print_period_trends, print_trends
 from trendscope.config import TrendscopeConfig, load_config
+from trendscope.tables import storage
 
 log = logging.getLogger(__name__)
 
@@ -91,10 +92,21 @@ def print_rising(config: TrendscopeConfig, days: Sequence[date]) -> None:
     print(format_rows(rows, cols) if rows else "(nothing significant)")
 
 
+def _week_path(config: TrendscopeConfig, location: str, day: date) -> str:
+    from trendscope.tables.paths import period_partition_path
+    from trendscope.trends.compare import period_key
+
+    return period_partition_path(
+        config.data_root, "trends_weekly", location, period_key(day, "week")
+    )
+
+
 def print_summary(config: TrendscopeConfig, days: Sequence[date]) -> None:
     """The last day's trend tables, the period's rising/falling labels, and where the tables are."""
     for slug in config.location_slugs:
         print_trends(config, slug, days[-1], top=12)
+        if storage.exists(_week_path(config, slug, days[-1])):
+            print_period_trends(config, slug, days[-1], "week", top=8)
     print_rising(config, days)
     print(
         f"\nTables: {config.data_root}/tables/<table>/location=<slug>/date=<YYYY-MM-DD>/data.parquet"

@@ -315,5 +315,50 @@ def build_report(
     else:
         parts.append("<p>Only one location has data in this range: nothing to compare.</p>")
 
+    parts.append("<h2>Data quality</h2>")
+    parts.append(_quality_section(config, shown, start, end))
+
     out.write_text(_page(title, "\n".join(parts)), encoding="utf-8")
     return out
+
+
+def quality_notes(
+    config: TrendscopeConfig, locations: Sequence[str], start: date, end: date
+) -> list[dict[str, Any]]:
+    """Warnings (e.g. a day with far fewer images than usual) and failures kept by the gate."""
+    from trendscope.quality.gate import latest_result
+
+    notes = []
+    for loc in locations:
+        for day in _days(start, end):
+            for table in ("images", "detections", "trends_daily"):
+                result = latest_result(config, table, loc, day.isoformat())
+                for kind, items in (("warning", "warnings"), ("failed", "failures")):
+                    for item in (result or {}).get(items, []):
+                        notes.append(
+                            {
+                                "date": day,
+                                "location": loc,
+                                "table": table,
+                                "status": kind,
+                                "check": item.get("description") or item["expectation"],
+                                "observed": item.get("observed")
+                                if item.get("unexpected_count") is None
+                                else f"{item['unexpected_count']} rows",
+                            }
+                        )
+    return notes
+
+
+def _quality_section(
+    config: TrendscopeConfig, locations: Sequence[str], start: date, end: date
+) -> str:
+    notes = quality_notes(config, locations, start, end)
+    if not notes:
+        return "<p>Every partition in this range passed its expectation suite with no warning.</p>"
+    cols = ["date", "location", "table", "status", "check", "observed"]
+    return (
+        "<p class='note'>From the validation results kept beside the tables "
+        "(<code>quality/results/</code>); failed partitions were not published.</p>"
+        + _table(notes, cols, row_class="quality")
+    )

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Literal
+
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 Area = Literal["tables", "staging"]
 PARTITION_FILE = "data.parquet"
@@ -45,7 +48,6 @@ def keyed_partition_path(
     """The partition file for a day (a ``date`` or ``YYYY-MM-DD``) or a week/month period key."""
     if isinstance(key, date):
         return partition_path(root, table, location, key, area)
-    try:
+    if _DAY.fullmatch(key):  # not date.fromisoformat: it also reads "2026-W45" as a day
         return partition_path(root, table, location, date.fromisoformat(key), area)
-    except ValueError:
-        return period_partition_path(root, table, location, key, area)
+    return period_partition_path(root, table, location, key, area)

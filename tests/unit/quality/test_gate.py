@@ -14,6 +14,7 @@ from trendscope.pipeline.ingest import write_posts_in
 from trendscope.pipeline.publish import publish_day
 from trendscope.pipeline.shards import Shard, shard_file
 from trendscope.quality.gate import ValidationFailedError, latest_result, validate_stored
+from trendscope.report.html import build_report
 from trendscope.tables import storage
 from trendscope.tables.paths import partition_path
 from trendscope.tables.schemas import DETECTIONS, IMAGES, relaxed, to_table
@@ -192,7 +193,7 @@ def test_posts_must_reconcile_with_images_rows(config):
     assert _published(config, "images") is None
 
 
-def test_a_day_with_far_fewer_images_than_usual_is_a_warning_not_a_failure(config):
+def test_a_day_with_far_fewer_images_than_usual_is_a_warning_not_a_failure(config, tmp_path):
     for k in range(1, 6):  # five usual days of 20 ok images
         day = DAY - timedelta(days=k)
         images = [
@@ -211,6 +212,11 @@ def test_a_day_with_far_fewer_images_than_usual_is_a_warning_not_a_failure(confi
     assert warning["expectation"] == "expect_table_row_count_to_be_between"
     assert warning["observed"] == 1
     assert "median (20)" in warning["description"]
+    # and the analysts' report shows it
+    page = build_report(config, DAY, DAY, "shibuya", tmp_path / "report.html").read_text()
+    section = page[page.index("Data quality") :]
+    assert "volume: ok images at least 10% of the location&#x27;s recent median (20)" in section
+    assert "warning" in section
 
 
 def test_validate_command_checks_a_published_partition_and_fails_on_tampering(config, capsys):
@@ -235,9 +241,7 @@ def test_validate_command_checks_a_published_partition_and_fails_on_tampering(co
 
 
 def test_validate_command_names_a_missing_partition(config, capsys):
-    code = main(
-        ["validate", "--data-dir", config.data_root, "--table", "images"]
-        + ["--location", "shibuya", "--date", "2026-01-01"]
-    )
+    args = ["validate", "--data-dir", config.data_root, "--table", "images"]
+    code = main([*args, "--location", "shibuya", "--date", "2026-01-01"])
     assert code == 1
     assert "no published images partition" in capsys.readouterr().err

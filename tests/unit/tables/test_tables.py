@@ -8,7 +8,7 @@ import pytest
 
 from row_builders import det_row, image_row
 from trendscope.tables import storage
-from trendscope.tables.paths import partition_path, table_glob
+from trendscope.tables.paths import keyed_partition_path, partition_path, table_glob
 from trendscope.tables.schemas import DETECTIONS, IMAGES, conform, contract, to_table
 
 
@@ -73,3 +73,33 @@ def test_failed_write_keeps_the_previous_partition(tmp_path: Path, monkeypatch) 
         storage.write_table_atomic(to_table(DETECTIONS, [det_row("z", 0, "dog")]), path)
     assert storage.read_table(path).column("image_id").to_pylist() == ["a"]
     assert [p.name for p in (tmp_path / "t").iterdir()] == ["data.parquet"]
+
+
+@pytest.mark.parametrize(
+    ("table", "key", "expected"),
+    [
+        (
+            "images",
+            date(2026, 11, 2),
+            "/d/tables/images/location=shibuya/date=2026-11-02/data.parquet",
+        ),
+        (
+            "trends_daily",
+            "2026-11-02",
+            "/d/tables/trends_daily/location=shibuya/date=2026-11-02/data.parquet",
+        ),
+        # "2026-W45" parses as a day with date.fromisoformat; it must stay a period
+        (
+            "trends_weekly",
+            "2026-W45",
+            "/d/tables/trends_weekly/location=shibuya/period=2026-W45/data.parquet",
+        ),
+        (
+            "trends_monthly",
+            "2026-11",
+            "/d/tables/trends_monthly/location=shibuya/period=2026-11/data.parquet",
+        ),
+    ],
+)
+def test_keyed_partition_path(table: str, key, expected: str) -> None:
+    assert keyed_partition_path("/d", table, "shibuya", key) == expected

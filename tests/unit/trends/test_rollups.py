@@ -50,7 +50,8 @@ def test_rollup_partition_matches_a_direct_count(config, period, contract, days)
     images, detections = published_history(config)
     result = rollup_period(config, "shibuya", period)
     path = period_partition_path(config.data_root, contract.name, "shibuya", period)
-    assert result.outputs == [path]
+    assert result.outputs[0] == path
+    assert result.outputs[1].endswith(".json") and "/quality/results/" in result.outputs[1]
     table = storage.read_table(path, contract)
     rows = {(r["label"], r["fine_label"]): r for r in table.to_pylist() if r["kind"] == "object"}
     ok, expected = _direct_counts(images, detections, "shibuya", days)
