@@ -128,17 +128,41 @@ def _lying_png_header(photo: Image.Image) -> bytes:
     return bytes(data)
 
 
+def _animated_webp(photo: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    photo.save(buf, "WEBP", save_all=True, append_images=[photo.rotate(180)], duration=100)
+    return buf.getvalue()
+
+
+def _png16(photo: Image.Image) -> bytes:
+    gray16 = (np.asarray(photo.convert("L"), dtype=np.uint16) * 257).astype(np.uint16)
+    return _encode(Image.fromarray(gray16), "PNG")  # a 16-bit grayscale PNG
+
+
 @pytest.mark.parametrize(
     ("make", "expect"),
     [
         (_animated_gif, "ok"),
+        (_animated_webp, "ok"),
+        (_png16, "ok"),
+        (lambda p: _encode(p.convert("RGBA"), "PNG"), "ok"),
         (lambda p: _encode(p, "TIFF"), "ok"),
         (lambda p: _encode(p.convert("L"), "JPEG"), "ok"),
         (lambda p: _encode(p.convert("P"), "PNG"), "ok"),
         (lambda p: _encode(p.convert("LA"), "PNG"), "ok"),
         (_lying_png_header, "refused before decoding"),
     ],
-    ids=["animated-gif", "tiff", "grayscale", "palette-png", "gray-alpha-png", "lying-header"],
+    ids=[
+        "animated-gif",
+        "animated-webp",
+        "png-16bit",
+        "png-alpha",
+        "tiff",
+        "grayscale",
+        "palette-png",
+        "gray-alpha-png",
+        "lying-header",
+    ],
 )
 def test_more_hostile_and_unusual_files(photo, make, expect) -> None:
     data = make(photo)
