@@ -40,11 +40,11 @@ def png_bomb(side: int) -> bytes:
     )
 
 
-def _photo_bytes(fmt: str) -> bytes:
+def _photo_bytes(name: str, fmt: str) -> bytes:
     from skimage import data
 
     buf = io.BytesIO()
-    Image.fromarray(data.astronaut()).save(buf, fmt)
+    Image.fromarray(getattr(data, name)()).save(buf, fmt)
     return buf.getvalue()
 
 
@@ -55,8 +55,8 @@ def _drop_zone(root: Path) -> Path:
     with open(day_dir / "huge.jpg", "wb") as f:  # 60 MB of nothing (sparse), over the limit
         f.truncate(60 * 1024 * 1024)
     (day_dir / "empty.jpg").write_bytes(b"")
-    (day_dir / "really-a-png.jpg").write_bytes(_photo_bytes("PNG"))  # wrong extension
-    (day_dir / "photo.jpg").write_bytes(_photo_bytes("JPEG"))
+    (day_dir / "really-a-png.jpg").write_bytes(_photo_bytes("astronaut", "PNG"))  # wrong extension
+    (day_dir / "photo.jpg").write_bytes(_photo_bytes("chelsea", "JPEG"))
     return root
 
 
