@@ -1,6 +1,7 @@
 # Airflow image for Trendscope: scheduler, API server, DAG processor, triggerer and local tasks.
 # Build: docker build -t trendscope-airflow:0.1.0 .
 FROM python:3.11-slim-bookworm
+# chromium + chromium-driver: the scraper source runs in the ingest task (headless, Debian builds)
 
 ENV PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -9,7 +10,7 @@ ENV PIP_NO_CACHE_DIR=1 \
     AIRFLOW__CORE__LOAD_EXAMPLES=False
 
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 tini \
+ && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 tini chromium chromium-driver \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --create-home --uid 50000 --gid 0 airflow
 

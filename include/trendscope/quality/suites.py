@@ -41,10 +41,6 @@ class SuiteContext:
     volume_min_ratio: float = 0.1
 
 
-def _quoted(values: Sequence[str]) -> str:
-    return "[" + ", ".join(repr(v) for v in values) + "]"
-
-
 def _not_null(gx: Any, columns: Sequence[str]) -> list[Any]:
     return [gx.expectations.ExpectColumnValuesToNotBeNull(column=c) for c in columns]
 
@@ -56,50 +52,54 @@ def _between(gx: Any, columns: Sequence[str], low: float, high: float | None) ->
     ]
 
 
+def _where(condition: str | None) -> dict[str, str]:
+    """Row-condition arguments: the expectation applies only to rows matching ``condition``."""
+    return {"row_condition": condition, "condition_parser": "pandas"} if condition else {}
+
+
+def _in_set(gx: Any, column: str, values: Sequence[str], where: str | None = None) -> Any:
+    return gx.expectations.ExpectColumnValuesToBeInSet(
+        column=column, value_set=list(values), **_where(where)
+    )
+
+
+def _fine_labels(gx: Any, ctx: SuiteContext, where: str = "") -> list[Any]:
+    """Each target's fine labels are its configured set or ``other``."""
+    return [
+        _in_set(gx, "fine_label", [*labels, OTHER], f"{where}label=={target!r}")
+        for target, labels in sorted(ctx.fine_labels.items())
+    ]
+
+
 def _partition(gx: Any, ctx: SuiteContext, key_column: str) -> list[Any]:
     return [
-        gx.expectations.ExpectColumnValuesToBeInSet(column="location", value_set=[ctx.location]),
-        gx.expectations.ExpectColumnValuesToBeInSet(column=key_column, value_set=[ctx.key]),
+        _in_set(gx, "location", [ctx.location]),
+        _in_set(gx, key_column, [ctx.key]),
     ]
 
 
 def images_suite(gx: Any, ctx: SuiteContext) -> list[Any]:
     """``images``: keys, statuses with reasons, one row per file, posts reconcile, volume."""
     ex = gx.expectations
+    ok, not_ok, duplicate = (
+        f'status=="{STATUS_OK}"',
+        f'status!="{STATUS_OK}"',
+        f'status=="{STATUS_DUPLICATE}"',
+    )
     rules = [
         *_not_null(gx, ["image_id", "location", "date", "source_uri", "status"]),
         *_partition(gx, ctx, "date"),
-        ex.ExpectColumnValuesToBeInSet(column="status", value_set=list(STATUSES)),
+        _in_set(gx, "status", STATUSES),
         ex.ExpectCompoundColumnsToBeUnique(column_list=["location", "date", "source_uri"]),
-        ex.ExpectColumnValuesToBeUnique(
-            column="image_id", row_condition=f'status=="{STATUS_OK}"', condition_parser="pandas"
-        ),
-        ex.ExpectColumnValuesToNotBeNull(
-            column="reason", row_condition=f'status!="{STATUS_OK}"', condition_parser="pandas"
-        ),
-        ex.ExpectColumnValuesToNotBeNull(
-            column="duplicate_of",
-            row_condition=f'status=="{STATUS_DUPLICATE}"',
-            condition_parser="pandas",
-        ),
-        ex.ExpectColumnValuesToBeBetween(
-            column="width",
-            min_value=1,
-            row_condition=f'status=="{STATUS_OK}"',
-            condition_parser="pandas",
-        ),
-        ex.ExpectColumnValuesToBeBetween(
-            column="height",
-            min_value=1,
-            row_condition=f'status=="{STATUS_OK}"',
-            condition_parser="pandas",
-        ),
+        ex.ExpectColumnValuesToBeUnique(column="image_id", **_where(ok)),
+        ex.ExpectColumnValuesToNotBeNull(column="reason", **_where(not_ok)),
+        ex.ExpectColumnValuesToNotBeNull(column="duplicate_of", **_where(duplicate)),
+        ex.ExpectColumnValuesToBeBetween(column="width", min_value=1, **_where(ok)),
+        ex.ExpectColumnValuesToBeBetween(column="height", min_value=1, **_where(ok)),
         *_between(gx, ["scene_confidence"], 0.0, 1.0),
     ]
     if ctx.scene_labels:
-        rules.append(
-            ex.ExpectColumnValuesToBeInSet(column="scene", value_set=list(ctx.scene_labels))
-        )
+        rules.append(_in_set(gx, "scene", ctx.scene_labels))
     if ctx.posts_in is not None:
         rules.append(
             ex.ExpectTableRowCountToEqual(
@@ -111,9 +111,8 @@ def images_suite(gx: Any, ctx: SuiteContext) -> list[Any]:
         rules.append(
             ex.ExpectTableRowCountToBeBetween(
                 min_value=int(ctx.usual_ok_images * ctx.volume_min_ratio),
-                row_condition=f'status=="{STATUS_OK}"',
-                condition_parser="pandas",
                 severity="warning",
+                **_where(ok),
                 description=(
                     f"volume: ok images at least {ctx.volume_min_ratio:.0%} of the location's "
                     f"recent median ({ctx.usual_ok_images:g})"
@@ -151,21 +150,12 @@ def detections_suite(gx: Any, ctx: SuiteContext) -> list[Any]:
         ),
     ]
     if ctx.vocabulary:
-        rules.append(ex.ExpectColumnValuesToBeInSet(column="label", value_set=list(ctx.vocabulary)))
-    for target, labels in sorted(ctx.fine_labels.items()):
-        rules.append(
-            ex.ExpectColumnValuesToBeInSet(
-                column="fine_label",
-                value_set=[*labels, OTHER],
-                row_condition=f"label=={target!r}",
-                condition_parser="pandas",
-            )
-        )
+        rules.append(_in_set(gx, "label", ctx.vocabulary))
+    rules += _fine_labels(gx, ctx)
     rules.append(
         ex.ExpectColumnValuesToBeNull(
             column="fine_label",
-            row_condition=f"label not in {_quoted(sorted(ctx.fine_labels))}",
-            condition_parser="pandas",
+            **_where(f"label not in {sorted(ctx.fine_labels)!r}"),
             description="only target classes are classified fine-grained",
         )
     )
@@ -181,8 +171,8 @@ def trends_suite(gx: Any, ctx: SuiteContext, key_column: str) -> list[Any]:
         ex.ExpectCompoundColumnsToBeUnique(
             column_list=["location", key_column, "kind", "label", "fine_label"]
         ),
-        ex.ExpectColumnValuesToBeInSet(column="kind", value_set=list(KINDS)),
-        ex.ExpectColumnValuesToBeInSet(column="trend", value_set=list(TREND_VALUES)),
+        _in_set(gx, "kind", KINDS),
+        _in_set(gx, "trend", TREND_VALUES),
         *_between(gx, ["share", "baseline_share", "p_value", "p_adjusted"], 0.0, 1.0),
         *_between(gx, ["images", "objects", "ok_images", "baseline_images"], 0, None),
         ex.ExpectColumnPairValuesAToBeGreaterThanB(
@@ -199,33 +189,10 @@ def trends_suite(gx: Any, ctx: SuiteContext, key_column: str) -> list[Any]:
         ),
     ]
     if ctx.vocabulary:
-        rules.append(
-            ex.ExpectColumnValuesToBeInSet(
-                column="label",
-                value_set=list(ctx.vocabulary),
-                row_condition='kind=="object"',
-                condition_parser="pandas",
-            )
-        )
+        rules.append(_in_set(gx, "label", ctx.vocabulary, 'kind=="object"'))
     if ctx.scene_labels:
-        rules.append(
-            ex.ExpectColumnValuesToBeInSet(
-                column="label",
-                value_set=list(ctx.scene_labels),
-                row_condition='kind=="scene"',
-                condition_parser="pandas",
-            )
-        )
-    for target, labels in sorted(ctx.fine_labels.items()):
-        rules.append(
-            ex.ExpectColumnValuesToBeInSet(
-                column="fine_label",
-                value_set=[*labels, OTHER],
-                row_condition=f'kind=="object" and label=={target!r}',
-                condition_parser="pandas",
-            )
-        )
-    return rules
+        rules.append(_in_set(gx, "label", ctx.scene_labels, 'kind=="scene"'))
+    return rules + _fine_labels(gx, ctx, 'kind=="object" and ')
 
 
 def suite_rules(gx: Any, table: str, ctx: SuiteContext) -> list[Any]:

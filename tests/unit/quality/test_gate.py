@@ -245,3 +245,50 @@ def test_validate_command_names_a_missing_partition(config, capsys):
     code = main([*args, "--location", "shibuya", "--date", "2026-01-01"])
     assert code == 1
     assert "no published images partition" in capsys.readouterr().err
+
+
+def _share_off(rows):
+    rows[0]["share"] = min(1.0, rows[0]["share"] + 0.25)
+
+
+def _p_over_one(rows):
+    rows[0]["p_adjusted"] = 1.5
+
+
+def _unknown_trend(rows):
+    rows[0]["trend"] = "exploding"
+
+
+def _duplicate_row(rows):
+    rows.append(dict(rows[0]))
+
+
+@pytest.mark.parametrize(
+    ("tamper", "expectation", "column"),
+    [
+        (_share_off, "expect_column_values_to_be_between", "share_gap"),
+        (_p_over_one, "expect_column_values_to_be_between", "p_adjusted"),
+        (_unknown_trend, "expect_column_values_to_be_in_set", "trend"),
+        (
+            _duplicate_row,
+            "expect_compound_columns_to_be_unique",
+            "location,date,kind,label,fine_label",
+        ),
+    ],
+)
+def test_trend_tables_are_checked(config, tamper, expectation, column):
+    from published_history import STEP_DAY, published_history
+    from trendscope.tables.schemas import TRENDS_DAILY
+    from trendscope.trends.daily import trends_day
+
+    published_history(config)
+    trends_day(config, "shibuya", STEP_DAY)
+    key = STEP_DAY.isoformat()
+    assert validate_stored(config, "trends_daily", "shibuya", key).success
+    path = partition_path(config.data_root, "trends_daily", "shibuya", STEP_DAY)
+    rows = storage.read_table(path).to_pylist()
+    tamper(rows)
+    storage.write_table_atomic(to_table(TRENDS_DAILY, rows), path)
+    report = validate_stored(config, "trends_daily", "shibuya", key)
+    assert not report.success
+    assert (expectation, column) in {(f.expectation, f.column) for f in report.failures}
