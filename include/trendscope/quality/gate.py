@@ -37,6 +37,8 @@ from trendscope.tables.schemas import IMAGES, OTHER, STATUS_OK, TableContract, r
 log = logging.getLogger(__name__)
 
 Severity = Literal["critical", "warning"]
+DOCS_INDEX_RUNS = 200
+"""How many of the latest validation runs the Data Docs index lists."""
 
 
 class ValidationFailedError(RuntimeError):
@@ -203,7 +205,11 @@ def _context(gx: Any, gx_root: str) -> Any:
                 "class_name": "TupleFilesystemStoreBackend",
                 "base_directory": os.path.join(gx_root, "docs"),
             },
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            # the index lists the latest runs (it reads each one it lists); older pages stay
+            "site_index_builder": {
+                "class_name": "DefaultSiteIndexBuilder",
+                "validation_results_limit": DOCS_INDEX_RUNS,
+            },
         }
     }
     return gx.get_context(project_config=cfg, mode="ephemeral")
