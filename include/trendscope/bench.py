@@ -18,6 +18,7 @@ import logging
 import platform
 import resource
 import shutil
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
@@ -54,10 +55,14 @@ class BenchResult:
     images: int
     device: str
     batch_size: int
+    analyzed: int = 0  # images the pipeline phase analyzed (the rest were exact duplicates)
     rates: dict[str, float] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     ratios: dict[str, float] = field(default_factory=dict)
     peak_rss_mb: float = 0.0
+    pipeline_peak_rss_mb: float = 0.0  # the largest RSS seen while the pipeline phase ran
+    shard_images: int = 0  # sharding.max_images_per_shard
+    shard_minutes: float = 0.0  # one full shard at the pipeline's rate: what sizes the shards
     megapixels: dict[str, float] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     when: str = ""
@@ -68,18 +73,33 @@ class BenchResult:
         ]
         for name, rate in self.rates.items():
             lines.append(f"  {name:<11} {rate:8.1f} images/s  ({self.seconds[name]:.1f} s)")
+        if self.analyzed != self.images:
+            lines.append(f"  (pipeline analyzed {self.analyzed}; the rest were exact duplicates)")
         for name, ratio in self.ratios.items():
             lines.append(f"  {name:<26} {ratio:.2f}")
-        lines.append(f"  peak RSS {self.peak_rss_mb:.0f} MB; photos {self.megapixels}")
+        if self.shard_minutes:
+            lines.append(
+                f"  one shard of {self.shard_images} images: {self.shard_minutes:.1f} min "
+                "at the pipeline's rate"
+            )
+        lines.append(
+            f"  peak RSS {self.peak_rss_mb:.0f} MB (pipeline phase {self.pipeline_peak_rss_mb:.0f}"
+            f" MB); photos {self.megapixels}"
+        )
         lines.append("  " + ", ".join(f"{k} {v}" for k, v in self.versions.items()))
         return "\n".join(lines)
 
 
-def make_images(out: Path, n: int, seed: int = 0) -> list[Path]:
-    """``n`` distinct images from the packaged photos, 0.3-12 MP, about 1 in 8 a PNG."""
+def make_images(out: Path, n: int, seed: int = 0, megapixels: float | None = None) -> list[Path]:
+    """``n`` distinct images from the packaged photos, 0.3-12 MP, about 1 in 8 a PNG.
+
+    ``megapixels`` makes every image that size instead (the memory run's small images); those
+    are 2x2 mosaics of random crops of random photos, so thousands of them stay distinct under
+    the perceptual hash.
+    """
     from trendscope.photos import sample_photo
 
-    marker = out / f".bench-{n}-{seed}"
+    marker = out / f".bench-{n}-{seed}-{megapixels or 'mixed'}"
     files = sorted(p for p in out.glob("img-*") if p.is_file()) if out.is_dir() else []
     if marker.exists() and len(files) == n:
         return files
@@ -88,16 +108,27 @@ def make_images(out: Path, n: int, seed: int = 0) -> list[Path]:
     rng = np.random.default_rng(seed)
     sources = {name: Image.fromarray(sample_photo(name)) for name in PHOTOS}
     paths = []
-    for k in range(n):
-        src = sources[PHOTOS[k % len(PHOTOS)]]
+
+    def random_crop(src: Image.Image, low: float) -> Image.Image:
         w, h = src.size
-        f = rng.uniform(0.8, 1.0)
+        f = rng.uniform(low, 1.0)
         x, y = int(rng.integers(0, w - int(w * f) + 1)), int(rng.integers(0, h - int(h * f) + 1))
         img = src.crop((x, y, x + int(w * f), y + int(h * f)))
-        if rng.random() < 0.5:
-            img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        return img.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if rng.random() < 0.5 else img
+
+    for k in range(n):
+        if megapixels:
+            tiles = [
+                random_crop(sources[PHOTOS[int(rng.integers(len(PHOTOS)))]], 0.4).resize((320, 240))
+                for _ in range(4)
+            ]
+            img = Image.new("RGB", (640, 480))
+            for t, tile in enumerate(tiles):
+                img.paste(tile, ((t % 2) * 320, (t // 2) * 240))
+        else:
+            img = random_crop(sources[PHOTOS[k % len(PHOTOS)]], 0.8)
         png = k % 8 == 3
-        mp = float(np.exp(rng.uniform(np.log(0.3), np.log(2.0 if png else 12.0))))
+        mp = megapixels or float(np.exp(rng.uniform(np.log(0.3), np.log(2.0 if png else 12.0))))
         scale = (mp * 1e6 / (img.width * img.height)) ** 0.5
         img = img.resize(
             (max(32, int(img.width * scale)), max(32, int(img.height * scale))),
@@ -114,25 +145,65 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _current_rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+class _RssSampler:
+    """The largest resident set seen while the block runs (sampled every 50 ms; Linux)."""
+
+    def __init__(self) -> None:
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            self.peak_mb = max(self.peak_mb, _current_rss_mb())
+
+    def __enter__(self) -> _RssSampler:
+        self.peak_mb = _current_rss_mb()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak_mb = max(self.peak_mb, _current_rss_mb())
+
+
+def _pipeline_phase(config: TrendscopeConfig, result: BenchResult) -> None:
+    """Time the analyze step on the staged day and record its images and peak RSS."""
+    from trendscope.pipeline.analyze import analyze_day
+
+    with _RssSampler() as rss:
+        start = time.perf_counter()
+        step = analyze_day(config, BENCH_LOCATION, BENCH_DAY)
+        result.seconds["pipeline"] = time.perf_counter() - start
+    result.analyzed = int(step.counts["images_ok"])
+    result.pipeline_peak_rss_mb = rss.peak_mb
+
+
 def _timed(fn: Any) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
 
 
-def run_bench(
-    n: int, workdir: Path, device: str = "cpu", config: TrendscopeConfig | None = None
-) -> BenchResult:
-    """Measure the four phases on ``n`` images under ``workdir`` (images cached there)."""
-    from trendscope.ingest.decode import decode_for_models, decode_rgb
-    from trendscope.pipeline.analyze import Analyzer, analyze_day
-    from trendscope.pipeline.ingest import ingest_day
-    from trendscope.vision.fine import crop
-
+def _bench_setup(
+    n: int,
+    workdir: Path,
+    device: str,
+    config: TrendscopeConfig | None,
+    megapixels: float | None = None,
+) -> tuple[TrendscopeConfig, list[Path], int]:
+    """The bench images in a dropzone under ``workdir``, a config that reads them in one shard,
+    and the configured shard size (``sharding.max_images_per_shard``)."""
     base = config or load_config()
     source = workdir / "dropzone"
     day_dir = source / BENCH_LOCATION / BENCH_DAY.isoformat()
-    paths = make_images(day_dir, n)
+    paths = make_images(day_dir, n, megapixels=megapixels)
     config = base.model_copy(
         update={
             "data_dir": str(workdir / "data"),
@@ -145,8 +216,28 @@ def run_bench(
             "dedup": base.dedup.model_copy(update={"max_distance": 0}),
         }
     )
-    analyzer = Analyzer(config)  # loads (and caches) the models outside the timings
-    analyzer.analyze([np.zeros((64, 64, 3), np.uint8)])  # warm-up
+    return config, paths, base.sharding.max_images_per_shard
+
+
+def run_bench(
+    n: int, workdir: Path, device: str = "cpu", config: TrendscopeConfig | None = None
+) -> BenchResult:
+    """Measure the four phases on ``n`` images under ``workdir`` (images cached there)."""
+    from trendscope.ingest.decode import decode_for_models, decode_rgb
+    from trendscope.pipeline.analyze import Analyzer
+    from trendscope.pipeline.ingest import ingest_day
+    from trendscope.vision.factory import load_classifier, load_detector
+    from trendscope.vision.fine import crop
+
+    config, paths, shard_images = _bench_setup(n, workdir, device, config)
+    # models loaded (and cached) outside the timings: the pipeline's, whose calls run
+    # concurrently on a share of the cores each, and the ones model_only and naive call one
+    # batch at a time, each call on every core
+    warm = np.zeros((64, 64, 3), np.uint8)
+    Analyzer(config).analyze([warm])
+    det, cls = load_detector(config), load_classifier(config)
+    det.detect([warm])
+    cls.predict_proba([warm])
     max_side, max_pixels = config.analyze.decode_max_side, config.source.max_pixels
     result = BenchResult(images=n, device=device, batch_size=config.batch_size)
     mps = [Image.open(p).size for p in paths]
@@ -164,7 +255,6 @@ def run_bench(
 
     # model_only: inputs prepared in memory first (letterboxed detector canvases, classifier
     # tensors of whole images and of the target crops), then only the models are timed
-    det, cls = analyzer.detector, analyzer.classifier
     det_inputs, cls_inputs, shapes, scales = [], [], [], []
     for p in paths:
         px, _ = decode_for_models(p.read_bytes(), max_pixels, max_side)
@@ -194,7 +284,7 @@ def run_bench(
 
     # pipeline: the analyze step itself (ingest staged first, not timed)
     ingest_day(config, BENCH_LOCATION, BENCH_DAY)
-    result.seconds["pipeline"] = _timed(lambda: analyze_day(config, BENCH_LOCATION, BENCH_DAY))
+    _pipeline_phase(config, result)
 
     # naive: one image at a time, full decode, batch of one everywhere
     def naive() -> None:
@@ -208,34 +298,76 @@ def run_bench(
                     cls.predict_proba([crop(px, tuple(d.xyxy[j]), target.crop_padding)])
 
     result.seconds["naive"] = _timed(naive)
-    result.rates = {k: n / v for k, v in result.seconds.items()}
+    # a few crops of the same photo can hash alike and stay duplicates: rate of what was analyzed
+    counts = {"pipeline": result.analyzed}
+    result.rates = {k: counts.get(k, n) / v for k, v in result.seconds.items()}
     result.ratios = {
         "pipeline / model_only": result.rates["pipeline"] / result.rates["model_only"],
         "pipeline / naive": result.rates["pipeline"] / result.rates["naive"],
     }
     result.peak_rss_mb = _rss_mb()
+    result.shard_images = shard_images
+    result.shard_minutes = shard_images / result.rates["pipeline"] / 60
+    result.versions = _versions()
+    result.when = datetime.now().isoformat(timespec="seconds")
+    return result
+
+
+def run_memory(
+    n: int,
+    workdir: Path,
+    device: str = "cpu",
+    config: TrendscopeConfig | None = None,
+    megapixels: float = 0.3,
+) -> BenchResult:
+    """The pipeline phase alone on ``n`` small images in one shard: its rate and peak RSS.
+
+    The point is bounded memory: the analyze step streams a day batch by batch, so its peak
+    must not grow with ``n``. The images are small so that 20,000 of them fit on a laptop disk
+    and the run takes minutes; the models and the code path are the pipeline's own.
+    """
+    from trendscope.pipeline.analyze import Analyzer
+    from trendscope.pipeline.ingest import ingest_day
+
+    config, _, shard_images = _bench_setup(n, workdir, device, config, megapixels)
+    Analyzer(config).analyze([np.zeros((64, 64, 3), np.uint8)])  # models loaded, untimed
+    result = BenchResult(images=n, device=device, batch_size=config.batch_size)
+    result.megapixels = {"min": megapixels, "median": megapixels, "max": megapixels}
+    result.seconds["ingest"] = _timed(lambda: ingest_day(config, BENCH_LOCATION, BENCH_DAY))
+    _pipeline_phase(config, result)
+    result.rates = {"pipeline": result.analyzed / result.seconds["pipeline"]}
+    result.peak_rss_mb = _rss_mb()
+    result.shard_images = shard_images
+    result.shard_minutes = shard_images / result.rates["pipeline"] / 60
     result.versions = _versions()
     result.when = datetime.now().isoformat(timespec="seconds")
     return result
 
 
 def _versions() -> dict[str, str]:
-    import onnxruntime
-    import torch
+    from importlib.metadata import PackageNotFoundError, version
 
     import trendscope
 
+    def installed(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
     return {
         "python": platform.python_version(),
-        "torch": torch.__version__,
-        "onnxruntime": onnxruntime.__version__,
+        "torch": installed("torch"),
+        "onnxruntime": installed("onnxruntime"),
         "trendscope": getattr(trendscope, "__version__", "0.1.0"),
         "cpu": platform.processor() or platform.machine(),
     }
 
 
-def main(n: int, device: str, json_path: str | None, workdir: str) -> int:
-    result = run_bench(n, Path(workdir), device)
+def main(n: int, device: str, json_path: str | None, workdir: str, memory: bool = False) -> int:
+    """Run the bench (or, with ``memory``, the pipeline-only memory run) and report it."""
+    run = run_memory if memory else run_bench
+    result = run(n, Path(workdir), device)
     print(result.table())
     if json_path:
         Path(json_path).write_text(json.dumps(asdict(result), indent=2))

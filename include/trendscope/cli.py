@@ -122,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--json", help="write the results as JSON here")
     p.add_argument("--workdir", default="/tmp/trendscope-bench-pipeline", help="images cache")
+    p.add_argument(
+        "--memory", action="store_true", help="only the pipeline, streaming N images: peak RSS"
+    )
     p.add_argument("--config")
 
     p = sub.add_parser("check-config", help="validate the config and print it")
@@ -398,7 +401,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from trendscope.bench import main as bench_main
 
     load_config(args.config)
-    return bench_main(args.images, args.device, args.json, args.workdir)
+    return bench_main(args.images, args.device, args.json, args.workdir, args.memory)
 
 
 def _cmd_check(args: argparse.Namespace) -> int:

@@ -237,7 +237,9 @@ class AnalyzeConfig(_Strict):
 
     # JPEGs larger than twice this decode at a reduced DCT scale
     decode_max_side: int = Field(default=640, ge=64)
-    decode_workers: int = Field(default=2, ge=1, le=64)  # threads decoding ahead of the models
+    workers: int = Field(
+        default=2, ge=1, le=64
+    )  # batches analysed at once; model threads = cores / workers
 
 
 class StorageConfig(_Strict):

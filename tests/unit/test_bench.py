@@ -25,6 +25,8 @@ def test_bench_smoke(tmp_path, capsys) -> None:
     r = result["rates"]
     assert result["ratios"]["pipeline / naive"] == pytest.approx(r["pipeline"] / r["naive"])
     assert result["peak_rss_mb"] > 100 and result["versions"]["torch"].startswith("2.14.1")
+    assert result["shard_images"] > 0 and result["shard_minutes"] > 0
+    assert 0 < result["analyzed"] <= 6
 
 
 def test_bench_images_are_distinct_and_span_sizes(tmp_path) -> None:
@@ -37,3 +39,12 @@ def test_bench_images_are_distinct_and_span_sizes(tmp_path) -> None:
     assert min(mp) >= 0.25 and max(mp) <= 12.5
     assert {p.suffix for p in paths} == {".jpg", ".png"}
     assert make_images(tmp_path, 24) == paths  # cached
+
+
+def test_bench_memory_run(tmp_path) -> None:
+    from trendscope.bench import run_memory
+
+    result = run_memory(5, tmp_path / "m", megapixels=0.1)
+    assert set(result.rates) == {"pipeline"} and result.rates["pipeline"] > 0
+    assert 0 < result.analyzed <= 5
+    assert result.pipeline_peak_rss_mb > 100 and result.shard_minutes > 0

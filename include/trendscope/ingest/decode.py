@@ -12,6 +12,11 @@ class DecodeError(ValueError):
     """The pixel data of a file that passed the header check is broken."""
 
 
+def _rgb_array(img: Image.Image) -> np.ndarray:
+    """The pixels as RGB ``uint8``, converting (a full copy) only when not RGB already."""
+    return np.asarray(img if img.mode == "RGB" else img.convert("RGB"), dtype=np.uint8)
+
+
 def decode_rgb(data: bytes, max_pixels: int) -> np.ndarray:
     """Decode to an upright (EXIF-rotated) RGB ``uint8`` array; the first frame of animations.
 
@@ -24,7 +29,7 @@ def decode_rgb(data: bytes, max_pixels: int) -> np.ndarray:
                 raise DecodeError(f"too many pixels ({img.size[0]}x{img.size[1]})")
             img.seek(0)
             img.load()
-            img = ImageOps.exif_transpose(img)
+            ImageOps.exif_transpose(img, in_place=True)  # no copy when upright
             if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
                 rgba = img.convert("RGBA")
                 canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -33,7 +38,7 @@ def decode_rgb(data: bytes, max_pixels: int) -> np.ndarray:
                 arr = np.asarray(img, dtype=np.float32)
                 scale = 255.0 / max(float(arr.max()), 1.0)
                 img = Image.fromarray((arr * scale).clip(0, 255).astype(np.uint8), mode="L")
-            return np.asarray(img.convert("RGB"), dtype=np.uint8)
+            return _rgb_array(img)
     except DecodeError:
         raise
     except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
@@ -54,21 +59,23 @@ def decode_for_models(
     try:
         with Image.open(io.BytesIO(data)) as probe:
             w, h = probe.size
-            orientation = int(probe.getexif().get(0x0112, 1) or 1)
             fmt = probe.format
     except Exception as exc:
         raise DecodeError(f"cannot decode image data ({type(exc).__name__}: {exc})") from exc
-    full = (h, w) if orientation in (5, 6, 7, 8) else (w, h)
     if fmt != "JPEG" or max(w, h) <= 2 * max_side:
-        return decode_rgb(data, max_pixels), full
+        # decoded in full and upright; no EXIF probe first (a PNG's loads the whole image)
+        pixels = decode_rgb(data, max_pixels)
+        return pixels, (pixels.shape[1], pixels.shape[0])
     try:
         with Image.open(io.BytesIO(data)) as img:
             if w * h > max_pixels:
                 raise DecodeError(f"too many pixels ({w}x{h})")
+            orientation = int(img.getexif().get(0x0112, 1) or 1)
+            full = (h, w) if orientation in (5, 6, 7, 8) else (w, h)
             img.draft("RGB", (max_side, max_side))
             img.load()
-            img = ImageOps.exif_transpose(img)
-            return np.asarray(img.convert("RGB"), dtype=np.uint8), full
+            ImageOps.exif_transpose(img, in_place=True)  # no copy when upright
+            return _rgb_array(img), full
     except DecodeError:
         raise
     except Exception as exc:

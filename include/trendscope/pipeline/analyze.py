@@ -7,11 +7,13 @@ This is the GPU step: in production it runs as a Kubernetes pod through the same
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from itertools import islice
+from typing import TypeVar
 
 import numpy as np
 
@@ -25,16 +27,8 @@ from trendscope.tables.paths import partition_path
 from trendscope.tables.schemas import DETECTIONS, IMAGES, STATUS_OK, STATUS_QUARANTINED, to_table
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """An image's pixels and, where the backends allow, its model inputs made ahead of time."""
-
-    pixels: np.ndarray
-    det_input: np.ndarray | None = None
-    scale: float = 1.0
-    scene_input: np.ndarray | None = None
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -44,42 +38,58 @@ class _CropRef:
     target: str
 
 
-def _decode_one(
-    uri: str, config: TrendscopeConfig, analyzer: Analyzer | None
-) -> tuple[Any, tuple[int, int]] | Exception:
+@dataclass
+class _BatchResult:
+    """What one batch leaves behind: decode failures, and per decoded image its full size,
+    scene and detection rows (the pixels are dropped with the batch)."""
+
+    failed: list[tuple[int, Exception]]
+    decoded: list[tuple[int, tuple[int, int]]]
+    scenes: list[tuple[str, float]]
+    rows: list[list[dict]]
+
+
+def _analyze_batch(
+    batch: list[int], images: list[dict], config: TrendscopeConfig, analyzer: Analyzer
+) -> _BatchResult:
+    """Read, decode and analyze one batch of images, all in the calling thread."""
+    failed: list[tuple[int, Exception]] = []
+    decoded: list[tuple[int, tuple[int, int]]] = []
+    pixels: list[np.ndarray] = []
+    for i in batch:
+        try:
+            data = storage.read_bytes(images[i]["source_uri"])
+            px, full = decode_for_models(
+                data, config.source.max_pixels, config.analyze.decode_max_side
+            )
+        except (DecodeError, OSError) as exc:
+            failed.append((i, exc))
+            continue
+        decoded.append((i, full))
+        pixels.append(px)
+    if not pixels:
+        return _BatchResult(failed, decoded, [], [])
+    scenes, rows = analyzer.analyze(pixels, [full for _, full in decoded])
+    return _BatchResult(failed, decoded, scenes, rows)
+
+
+def _in_order(fn: Callable[[T], R], items: list[T], workers: int) -> Iterator[R]:
+    """``fn`` over ``items`` in ``workers`` threads, yielded in order, ``2 * workers`` in flight.
+
+    The models release the GIL, so while one thread waits on the detector another decodes or
+    classifies: the cores stay busy without one batch's wait holding up the next. At most
+    ``2 * workers`` batches are decoded or pending at once, whatever the day's size.
+    """
+    pool = ThreadPoolExecutor(max_workers=workers)
     try:
-        data = storage.read_bytes(uri)
-        pixels, full = decode_for_models(
-            data, config.source.max_pixels, config.analyze.decode_max_side
-        )
-    except (DecodeError, OSError) as exc:
-        return exc
-    return (analyzer.prepare(pixels) if analyzer else pixels), full
-
-
-def _decode_ahead(
-    images: list[dict],
-    batches: list[list[int]],
-    config: TrendscopeConfig,
-    analyzer: Analyzer | None,
-) -> Iterator[list[tuple[int, Any]]]:
-    """Yield each batch decoded, decoding the next batch in threads while the models run."""
-    if not batches:
-        return
-    with ThreadPoolExecutor(max_workers=config.analyze.decode_workers) as pool:
-
-        def submit(batch: list[int]) -> list[tuple[int, Future]]:
-            return [
-                (i, pool.submit(_decode_one, images[i]["source_uri"], config, analyzer))
-                for i in batch
-            ]
-
-        pending = submit(batches[0])
-        for k in range(len(batches)):
-            current = pending
-            if k + 1 < len(batches):
-                pending = submit(batches[k + 1])
-            yield [(i, f.result()) for i, f in current]
+        it = iter(items)
+        pending = deque(pool.submit(fn, item) for item in islice(it, 2 * workers))
+        while pending:
+            result = pending.popleft().result()
+            pending.extend(pool.submit(fn, item) for item in islice(it, 1))
+            yield result
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _batches(indices: list[int], size: int) -> Iterator[list[int]]:
@@ -88,73 +98,37 @@ def _batches(indices: list[int], size: int) -> Iterator[list[int]]:
 
 
 class Analyzer:
-    """Runs the detector, the crops and the classifier over batches of decoded images."""
+    """Runs the detector, the crops and the classifier over batches of decoded images.
+
+    ``analyze_day`` runs ``analyze.workers`` batches at once, so each model call gets
+    that share of the cores: on a 2-core CPU two single-threaded streams keep both cores busy
+    where one stream of two-threaded calls leaves them waiting on each other.
+    """
 
     def __init__(self, config: TrendscopeConfig) -> None:
         from trendscope.vision.factory import load_classifier, load_detector
         from trendscope.vision.fine import FineLabeler, SceneLabeler
+        from trendscope.vision.onnxrt import usable_cpus
 
         self.config = config
-        self.detector = load_detector(config)
-        self.classifier = load_classifier(config)
+        threads = max(1, usable_cpus() // config.analyze.workers)
+        self.detector = load_detector(config, threads)
+        self.classifier = load_classifier(config, threads)
         labels = self.classifier.labels
         self.fine = {name: FineLabeler(name, t, labels) for name, t in config.targets.items()}
         self.scenes = SceneLabeler(config.scenes, labels)
 
-    def prepare(self, pixels: np.ndarray) -> Prepared:
-        """Model inputs of one image, made off the hot loop (in the decode-ahead threads).
-
-        Backends that expose the preprocess/inference split (YOLOX ONNX, EfficientNet) get their
-        inputs here; others (Ultralytics) preprocess inside ``detect``.
-        """
-        det_input = scene_input = None
-        scale = 1.0
-        if hasattr(self.detector, "preprocess") and hasattr(self.detector, "postprocess"):
-            batch, scales = self.detector.preprocess([pixels])
-            det_input, scale = batch[0], scales[0]
-        if hasattr(self.classifier, "preprocess_one"):
-            scene_input = self.classifier.preprocess_one(pixels)
-        return Prepared(pixels, det_input, scale, scene_input)
-
-    def _detect(self, prepared: list[Prepared]) -> list:
-        if all(p.det_input is not None for p in prepared):
-            raw = self.detector.inference(np.stack([p.det_input for p in prepared]))
-            return self.detector.postprocess(
-                raw, [p.scale for p in prepared], [p.pixels.shape[:2] for p in prepared]
-            )
-        return self.detector.detect([p.pixels for p in prepared])
-
-    def _classify(self, prepared: list[Prepared], crops: list[np.ndarray]) -> np.ndarray:
-        if hasattr(self.classifier, "preprocess_one") and all(
-            p.scene_input is not None for p in prepared
-        ):
-            tensors = [p.scene_input for p in prepared] + [
-                self.classifier.preprocess_one(c) for c in crops
-            ]
-            return np.concatenate(
-                [
-                    self.classifier.inference(np.stack(tensors[k : k + 32]))
-                    for k in range(0, len(tensors), 32)
-                ]
-            )
-        return self.classifier.predict_proba([p.pixels for p in prepared] + crops)
-
     def analyze(
-        self,
-        images: list[np.ndarray] | list[Prepared],
-        full_sizes: list[tuple[int, int]] | None = None,
+        self, images: list[np.ndarray], full_sizes: list[tuple[int, int]] | None = None
     ) -> tuple[list[tuple[str, float]], list[list[dict]]]:
         """Scenes and detection rows (without the image/location/date keys) for a batch.
 
-        ``images`` are decoded pixels or :meth:`prepare` results. ``full_sizes`` are the
-        ``(width, height)`` of the originals when the pixels were decoded smaller; boxes are
-        reported in the original's pixels.
+        ``full_sizes`` are the ``(width, height)`` of the originals when the pixels were decoded
+        smaller; boxes are reported in the original's pixels. Safe to call from several threads.
         """
         from trendscope.vision.fine import crop
 
-        prepared = [p if isinstance(p, Prepared) else Prepared(p) for p in images]
-        images = [p.pixels for p in prepared]
-        dets = self._detect(prepared)
+        dets = self.detector.detect(images)
         crops: list[np.ndarray] = []
         refs: list[_CropRef] = []
         for i, (img, d) in enumerate(zip(images, dets, strict=True)):
@@ -167,7 +141,7 @@ class Analyzer:
                     continue
                 crops.append(crop(img, (x1, y1, x2, y2), target.crop_padding))
                 refs.append(_CropRef(i, j, d.labels[j]))
-        probs = self._classify(prepared, crops)
+        probs = self.classifier.predict_proba(list(images) + crops)
         scenes = self.scenes(probs[: len(images)])
         fine: dict[tuple[int, int], tuple[str, float]] = {}
         for ref, p in zip(refs, probs[len(images) :], strict=True):
@@ -222,27 +196,20 @@ def analyze_day(
     analyzer = Analyzer(config) if todo else None
     det_rows: list[dict] = []
     batches = list(_batches(todo, config.batch_size))
-    decoded_batches = _decode_ahead(images, batches, config, analyzer)
-    for batch in progress(
-        decoded_batches, len(batches), f"analyze {location} {day} (batches)", log
-    ):
-        decoded = []
-        for i, result in batch:
-            if isinstance(result, Exception):
-                images[i].update(status=STATUS_QUARANTINED, reason=str(result))
-                log.warning("quarantined %s: %s", images[i]["source_uri"], result)
-            else:
-                decoded.append((i, *result))
-        if not decoded:
-            continue
-        assert analyzer is not None
-        scenes, rows = analyzer.analyze(
-            [px for _, px, _ in decoded], [full for _, _, full in decoded]
-        )
-        cls = analyzer.classifier.info
-        for (i, _, (fw, fh)), (scene, scene_conf), image_rows in zip(
-            decoded, scenes, rows, strict=True
+    results = _in_order(
+        lambda batch: _analyze_batch(batch, images, config, analyzer),
+        batches,
+        config.analyze.workers,
+    )
+    cls = analyzer.classifier.info if analyzer else None
+    for result in progress(results, len(batches), f"analyze {location} {day} (batches)", log):
+        for i, exc in result.failed:
+            images[i].update(status=STATUS_QUARANTINED, reason=str(exc))
+            log.warning("quarantined %s: %s", images[i]["source_uri"], exc)
+        for (i, (fw, fh)), (scene, scene_conf), image_rows in zip(
+            result.decoded, result.scenes, result.rows, strict=True
         ):
+            assert cls is not None
             row = images[i]
             row.update(
                 width=fw,

@@ -7,13 +7,22 @@ and BatchNorm eps 1e-3, as the weights were trained. Both load strictly; the TF 
 little more confident on the test photos (espresso 0.95 vs 0.94, and ``palace`` rather than
 ``bell cote`` for sklearn's china.jpg). The keys are remapped by name and loading is strict:
 every tensor must land.
+
+On a CPU the model runs in ONNX Runtime (about 2.5x faster than eager PyTorch there): it is
+exported once from the loaded weights into ``<weights>.<sha256>.onnx`` beside them and reused
+by every later process. On a GPU it runs in PyTorch at half precision.
 """
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 import re
-from collections.abc import Sequence
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,6 +30,9 @@ import numpy as np
 from trendscope.models.fetch import file_sha256
 from trendscope.vision.base import ModelInfo
 from trendscope.vision.labels import imagenet_labels
+from trendscope.vision.onnxrt import onnx_session
+
+log = logging.getLogger(__name__)
 
 TIMM_ARCH = "tf_efficientnet_lite0"
 RESIZE, CROP = 256, 224
@@ -76,7 +88,13 @@ def remap_lukemelas_keys(state: dict[str, Any], model: Any) -> dict[str, Any]:
 
 
 def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``."""
+    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``.
+
+    On Linux without an NVIDIA device node there is no GPU to see: torch is not imported for it.
+    """
+    no_gpu = sys.platform.startswith("linux") and not Path("/dev/nvidiactl").exists()
+    if device == "cpu" or (device == "auto" and no_gpu):
+        return "cpu"
     import torch
 
     if device == "auto":
@@ -84,6 +102,53 @@ def resolve_device(device: str) -> str:
     if device == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("device 'cuda' asked for but torch sees no GPU")
     return device
+
+
+def onnx_cache_path(weights_path: str | os.PathLike[str], sha256: str) -> Path:
+    """Where the ONNX export of these weights is kept: beside them, keyed by their sha256."""
+    p = Path(weights_path)
+    return p.with_name(f"{p.stem}.{TIMM_ARCH}.{sha256[:16]}.onnx")
+
+
+def export_onnx(model: Any) -> bytes:
+    """The model as ONNX (dynamic batch, input ``images`` ``[N, 3, 224, 224]``, output logits)."""
+    import torch
+
+    buf = io.BytesIO()
+    with warnings.catch_warnings():  # the TorchScript exporter's deprecation notice
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model,
+            (torch.zeros(1, 3, CROP, CROP),),
+            buf,
+            input_names=["images"],
+            output_names=["logits"],
+            dynamic_axes={"images": {0: "n"}, "logits": {0: "n"}},
+            opset_version=17,
+            dynamo=False,
+        )
+    return buf.getvalue()
+
+
+def _cached_onnx(
+    model: Callable[[], Any], weights_path: str | os.PathLike[str], sha256: str
+) -> str | bytes:
+    """The cached export's path, exporting ``model()`` first if needed (in memory if it cannot
+    be kept)."""
+    path = onnx_cache_path(weights_path, sha256)
+    if path.is_file():
+        return str(path)
+    data = export_onnx(model())
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError as exc:  # a read-only models_dir: use the export without keeping it
+        tmp.unlink(missing_ok=True)
+        log.warning("cannot keep the ONNX export at %s (%s); exported in memory", path, exc)
+        return data
+    log.info("exported %s to %s", TIMM_ARCH, path)
+    return str(path)
 
 
 class EfficientNetLite0Classifier:
@@ -96,20 +161,54 @@ class EfficientNetLite0Classifier:
         sha256: str | None = None,
         device: str = "auto",
         name: str = "efficientnet_lite0",
+        threads: int | None = None,
     ) -> None:
-        import timm
-        import torch
-
+        """``threads``: ONNX Runtime intra-op threads on a CPU (default: the usable cores)."""
         self.device = resolve_device(device)
-        model = timm.create_model(TIMM_ARCH, pretrained=False, num_classes=1000)
-        state = torch.load(str(weights_path), map_location="cpu", weights_only=True)
-        model.load_state_dict(remap_lukemelas_keys(state, model), strict=True)
-        self.model = model.eval().to(self.device)
-        if self.device == "cuda":
-            self.model = self.model.half()
-        self.labels = imagenet_labels()
+        self._weights_path = weights_path
+        self._model: Any = None
         sha256 = sha256 or file_sha256(weights_path)
+        self.session: Any = None
+        if self.device == "cpu":
+            self.session = self._onnx_session(weights_path, sha256, threads)
+        if self.session is None:
+            self.model  # noqa: B018 - load the PyTorch module now, not on the first batch
+        self.labels = imagenet_labels()
         self.info = ModelInfo(name=name, sha256=sha256, path=str(weights_path))
+
+    @property
+    def model(self) -> Any:
+        """The PyTorch module, loaded on first use: a CPU run from the cached ONNX export never
+        imports torch (about 700 MB of resident memory)."""
+        if self._model is None:
+            import timm
+            import torch
+
+            model = timm.create_model(TIMM_ARCH, pretrained=False, num_classes=1000)
+            state = torch.load(str(self._weights_path), map_location="cpu", weights_only=True)
+            model.load_state_dict(remap_lukemelas_keys(state, model), strict=True)
+            model = model.eval().to(self.device)
+            self._model = model.half() if self.device == "cuda" else model
+        return self._model
+
+    def _onnx_session(
+        self, weights_path: str | os.PathLike[str], sha256: str, threads: int | None
+    ) -> Any:
+        """ONNX Runtime session of the export, or ``None`` (PyTorch) where onnx is missing."""
+        try:
+            model = _cached_onnx(lambda: self.model, weights_path, sha256)
+            try:
+                return onnx_session(model, "cpu", threads)
+            except Exception:  # a damaged cache file: export again, in memory
+                return onnx_session(export_onnx(self.model), "cpu", threads)
+        except Exception as exc:  # the exporter needs the `onnx` package
+            log.warning("%s runs in PyTorch: ONNX export failed (%s)", TIMM_ARCH, exc)
+            return None
+
+    @property
+    def runtime(self) -> str:
+        """``onnxruntime`` or ``torch``: what :meth:`inference` runs."""
+        return "onnxruntime" if self.session is not None else "torch"
 
     @staticmethod
     def preprocess_one(image: np.ndarray) -> np.ndarray:
@@ -130,6 +229,8 @@ class EfficientNetLite0Classifier:
 
     def inference(self, batch: np.ndarray) -> np.ndarray:
         """Logits ``(N, 1000)`` float32 (half precision on a GPU)."""
+        if self.session is not None:
+            return self.session.run(None, {"images": np.ascontiguousarray(batch, np.float32)})[0]
         import torch
 
         with torch.inference_mode():

@@ -39,6 +39,7 @@ def _detector(
     max_det: int,
     device: str,
     name: str,
+    threads: int | None,
 ) -> Detector:
     kwargs = dict(
         sha256=sha,
@@ -56,21 +57,26 @@ def _detector(
     if backend == "yolox-onnx":
         from trendscope.vision.yolox import YoloxOnnxDetector
 
-        return YoloxOnnxDetector(path, **kwargs)
+        return YoloxOnnxDetector(path, **kwargs, threads=threads)
     raise ValueError(f"detector.backend: unknown backend {backend!r}")
 
 
-@lru_cache(maxsize=2)
-def _classifier(backend: str, path: str, sha: str, device: str, name: str) -> Classifier:
+@lru_cache(maxsize=4)
+def _classifier(
+    backend: str, path: str, sha: str, device: str, name: str, threads: int | None
+) -> Classifier:
     if backend != "efficientnet-lite0":
         raise ValueError(f"classifier.backend: unknown backend {backend!r}")
     from trendscope.vision.efficientnet import EfficientNetLite0Classifier
 
-    return EfficientNetLite0Classifier(path, sha256=sha, device=device, name=name)
+    return EfficientNetLite0Classifier(path, sha256=sha, device=device, name=name, threads=threads)
 
 
-def load_detector(config: TrendscopeConfig) -> Detector:
-    """The configured detector (cached: repeated tasks in one process reuse it)."""
+def load_detector(config: TrendscopeConfig, threads: int | None = None) -> Detector:
+    """The configured detector (cached: repeated tasks in one process reuse it).
+
+    ``threads``: CPU threads per call where the backend takes it (default: all usable cores).
+    """
     d = config.detector
     path, sha = _weights(config.model_path(d.weights), "detector.weights")
     return _detector(
@@ -83,11 +89,12 @@ def load_detector(config: TrendscopeConfig) -> Detector:
         d.max_detections,
         d.device,
         d.model_name,
+        threads,
     )
 
 
-def load_classifier(config: TrendscopeConfig) -> Classifier:
-    """The configured classifier (cached)."""
+def load_classifier(config: TrendscopeConfig, threads: int | None = None) -> Classifier:
+    """The configured classifier (cached); ``threads`` as for :func:`load_detector`."""
     c = config.classifier
     path, sha = _weights(config.model_path(c.weights), "classifier.weights")
-    return _classifier(c.backend, path, sha, c.device, c.name)
+    return _classifier(c.backend, path, sha, c.device, c.name, threads)

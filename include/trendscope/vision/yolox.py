@@ -12,12 +12,14 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 
 from trendscope.models.fetch import file_sha256
 from trendscope.vision.base import Detections, ModelInfo
 from trendscope.vision.labels import COCO80
+from trendscope.vision.onnxrt import onnx_session
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,7 @@ def letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, float]:
     return canvas, r
 
 
+@lru_cache(maxsize=4)
 def _grids(size: int) -> tuple[np.ndarray, np.ndarray]:
     grids, strides = [], []
     for s in STRIDES:
@@ -45,7 +48,12 @@ def _grids(size: int) -> tuple[np.ndarray, np.ndarray]:
         yv, xv = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
         grids.append(np.stack((xv, yv), axis=-1).reshape(-1, 2))
         strides.append(np.full((n * n, 1), s))
-    return np.concatenate(grids).astype(np.float32), np.concatenate(strides).astype(np.float32)
+    grid, stride = (
+        np.concatenate(grids).astype(np.float32),
+        np.concatenate(strides).astype(np.float32),
+    )
+    grid.flags.writeable = stride.flags.writeable = False  # shared by every call
+    return grid, stride
 
 
 def decode_yolox(raw: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -86,14 +94,6 @@ def batched_nms(
         return np.zeros((0,), np.int64)
     offset = classes.astype(np.float32)[:, None] * (float(boxes.max()) + 1.0)
     return nms(boxes + offset, scores, iou)
-
-
-def usable_cpus() -> int:
-    """CPU cores this process may run on (its affinity mask where the OS has one)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # macOS, Windows
-        return max(1, os.cpu_count() or 1)
 
 
 def to_detections(
@@ -138,18 +138,6 @@ def to_detections(
     )
 
 
-def onnx_providers(device: str) -> list[str]:
-    """ONNX Runtime providers for ``device`` (auto: CUDA when available, else CPU)."""
-    import onnxruntime as ort
-
-    available = ort.get_available_providers()
-    if device in ("auto", "cuda") and "CUDAExecutionProvider" in available:
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    if device == "cuda":
-        raise RuntimeError("device 'cuda' asked for but onnxruntime has no CUDAExecutionProvider")
-    return ["CPUExecutionProvider"]
-
-
 class YoloxOnnxDetector:
     """YOLOX exported to ONNX, run with ONNX Runtime; implements :class:`~.base.Detector`."""
 
@@ -166,15 +154,9 @@ class YoloxOnnxDetector:
         max_detections: int = 100,
         device: str = "auto",
         name: str = "yolox_nano",
+        threads: int | None = None,
     ) -> None:
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        opts.intra_op_num_threads = usable_cpus()  # the container's share, not the host's cores
-        self.session = ort.InferenceSession(
-            str(weights_path), opts, providers=onnx_providers(device)
-        )
+        self.session = onnx_session(str(weights_path), device, threads)
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
         fixed = [d for d in inp.shape[2:] if isinstance(d, int)]

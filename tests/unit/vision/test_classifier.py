@@ -163,3 +163,21 @@ def test_imagenet_labels() -> None:
     assert len(LABELS) == 1000 and LABELS[281] == "tabby" and LABELS[967] == "espresso"
     repeated = sorted({n for n in LABELS if LABELS.count(n) > 1})
     assert repeated == ["crane", "maillot"]
+
+
+def test_onnx_runtime_matches_torch_and_is_cached(vision_config, photos) -> None:
+    """On a CPU the classifier runs its ONNX export; the scores are PyTorch's, to float error."""
+    import torch
+
+    from trendscope.vision.efficientnet import onnx_cache_path
+
+    clf = load_classifier(vision_config)
+    assert clf.runtime == "onnxruntime"
+    assert onnx_cache_path(clf.info.path, clf.info.sha256).is_file()
+    batch = clf.preprocess([photos[n] for n in ("coffee", "chelsea", "bus")])
+    with torch.inference_mode():
+        expected = clf.model(torch.from_numpy(batch)).numpy()
+    np.testing.assert_allclose(clf.inference(batch), expected, atol=1e-3)
+    single = load_classifier(vision_config, threads=1)
+    assert single is not clf and single.runtime == "onnxruntime"
+    np.testing.assert_allclose(single.inference(batch), expected, atol=1e-3)
