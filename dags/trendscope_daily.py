@@ -3,16 +3,22 @@
 
 Each day, for every location in `include/config/trendscope.yaml` (mapped tasks):
 
-1. **ingest** (one task per location): find the day's posts in the drop zone, check every file,
+1. **ingest** (one task per location): find the day's posts (`source.type`: drop zone, scraper,
+   instaloader or gallery-dl output), check every file,
    stage the `images` rows (`ok`, `duplicate` or `quarantined` with a reason), and decide how
    many analyze shards the day needs;
 2. **analyze** (one task per shard): detect objects, crop the configured targets, classify crops
    and scenes, stage the shard's rows. With `executor: kubernetes` each shard is a GPU pod
    (`KubernetesPodOperator`, pool `gpu`) running `trendscope analyze --shard i/N`; locally the
    same command runs in-process;
-3. **publish** (per location): merge the shards and replace the day's `images` and `detections`
-   partitions atomically;
-4. **trends** (per location): compute the day's `trends_daily` against its trailing baseline.
+3. **publish** (per location): merge the shards, validate them with their Great Expectations
+   suites (write-audit-publish), and only then replace the day's `images` and `detections`
+   partitions atomically; a failed suite fails the task and publishes nothing;
+4. **trends** (per location): compute the day's `trends_daily` against its trailing baseline,
+   validated the same way.
+
+Every validation logs its summary and the link to the Data Docs
+(`<data_dir>/quality/gx/docs/index.html`); results are kept in `<data_dir>/quality/results/`.
 
 A run processes the calendar day of its logical date (UTC), which is the start of its day-long
 interval; it runs at 12:00 UTC the next day, when that day has ended in every timezone.
