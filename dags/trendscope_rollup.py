@@ -57,10 +57,9 @@ def trendscope_rollup() -> None:
 
     @task
     def rollup(location: str, period: str) -> dict:
-        from trendscope.orchestration.tasks import task_config
-        from trendscope.trends.rollups import rollup_period
+        from trendscope.orchestration.tasks import rollup_location_period
 
-        return rollup_period(task_config(), location, period).to_dict()
+        return rollup_location_period(location, period)
 
     rollup.expand_kwargs(plan())
 

@@ -53,6 +53,7 @@ IMAGES_SERVED = {
     "/img/flower.jpg": "flower",
     "/img/motorcycle.png": "motorcycle",
     "/img/full/zidane.jpg": "zidane",
+    "/cdn/reposted/chelsea.png": "chelsea",  # the same bytes as /img/chelsea.png
 }
 
 # The JavaScript gallery of shibuya on DAY (Asia/Tokyo), four posts per API page.
@@ -557,3 +558,42 @@ def test_ingest_day_with_scraper_source(site: Site, tmp_path: Path) -> None:
     assert {r["image_id"] + Path(r["source_uri"]).suffix for r in rows} == {
         Path(r["source_uri"]).name for r in rows
     }  # the file name is the SHA-256 of the bytes, as the ingest step computes it
+
+
+def test_a_repost_under_another_url_is_kept_as_an_exact_duplicate(
+    site: Site, photos: dict[str, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from trendscope.pipeline.ingest import ingest_day
+
+    feed = [
+        {"img": "/img/chelsea.png", "time": "2026-11-02T10:00:00+09:00", "author": "neko_fan",
+         "caption": "original", "link": "/p/1"},
+        {"img": "/cdn/reposted/chelsea.png", "time": "2026-11-02T18:00:00+09:00",
+         "author": "copycat", "caption": "repost", "link": "/p/2"},
+        {"img": "/img/china.jpg", "time": "2026-11-02T12:00:00+09:00", "author": "traveller",
+         "caption": "other", "link": "/p/3"},
+    ]  # fmt: skip
+    monkeypatch.setattr(f"{__name__}.FEED", feed)
+    root = tmp_path / "dropzone"
+    config: TrendscopeConfig = load_config(
+        environ={},
+        overrides={
+            "data_dir": str(tmp_path / "data"),
+            "models_dir": str(REPO / "models"),
+            "source": _source(site, root).model_dump(),
+        },
+    )
+
+    result = ingest_day(config, "shibuya", DAY)
+
+    # each post keeps its own file and row; the later copy of the same bytes is the duplicate
+    assert result.counts == {"posts": 3, "ok": 2, "duplicate": 1, "quarantined": 0, "shards": 1}
+    chelsea = hashlib.sha256(photos["/img/chelsea.png"]).hexdigest()
+    names = sorted(p.name for p in (root / "shibuya" / DAY.isoformat()).iterdir())
+    assert f"{chelsea}.png" in names and f"{chelsea}-2.png" in names
+    path = partition_path(config.data_root, IMAGES.name, "shibuya", DAY, area="staging")
+    rows = {r["author"]: r for r in storage.read_table(path).to_pylist()}
+    assert rows["neko_fan"]["status"] == "ok"
+    assert rows["copycat"]["status"] == "duplicate"
+    assert rows["copycat"]["duplicate_of"] == rows["neko_fan"]["image_id"] == chelsea
+    assert len({r["source_uri"] for r in rows.values()}) == 3  # one row per file: keys hold

@@ -105,8 +105,15 @@ def _inside(uri: str, root: str) -> bool:
 
 
 def _manifest_posts(
-    manifest: str, root: str, location: Location, day: date, referenced: set[str]
+    manifest: str,
+    root: str,
+    location: Location,
+    day: date,
+    referenced: set[str],
+    claimed: set[str],
 ) -> list[Post]:
+    """The manifest's posts of ``location`` on ``day``; a file is one post (one ``images`` row),
+    so a line naming a file an earlier line of the day already claimed is skipped."""
     posts: list[Post] = []
     text = storage.read_bytes(manifest).decode("utf-8", errors="replace")
     base = manifest.rsplit("/", 1)[0]
@@ -135,6 +142,10 @@ def _manifest_posts(
         if local_date(mp.taken_at, location) != day:
             continue
         assert uri is not None
+        if uri in claimed:
+            log.warning("skipping %s: %s is already the file of an earlier post", where, uri)
+            continue
+        claimed.add(uri)
         problem = None
         if not _inside(uri, root):
             problem = "manifest image path points outside the drop zone"
@@ -167,9 +178,10 @@ def discover_posts(source_root: str | Path, location: Location, day: date) -> li
         raise FileNotFoundError(f"drop zone not found: {root} (set source.path or --source-dir)")
     files = storage.list_files(root)
     referenced: set[str] = set()
+    claimed: set[str] = set()
     posts: list[Post] = []
     for manifest in (f for f in files if f.rsplit("/", 1)[-1] == MANIFEST_NAME):
-        posts.extend(_manifest_posts(manifest, root, location, day, referenced))
+        posts.extend(_manifest_posts(manifest, root, location, day, referenced, claimed))
     day_prefix = f"{root}/{location.slug}/{day.isoformat()}/"
     for uri in files:
         name = uri.rsplit("/", 1)[-1]

@@ -17,6 +17,7 @@ import re
 import shutil
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
@@ -42,7 +43,7 @@ MAX_RETRY_AFTER_S = 300.0  # a server asking for a longer pause fails the downlo
 MAX_REDIRECTS = 5
 ROBOTS_MAX_BYTES = 512 * 1024
 _CHUNK = 64 * 1024
-_CONTENT_NAME = re.compile(r"^[0-9a-f]{64}\.[a-z0-9]{2,4}$")
+_CONTENT_NAME = re.compile(r"^[0-9a-f]{64}(-\d+)?\.[a-z0-9]{2,4}$")
 _HASHTAG = re.compile(r"#(\w+)")
 
 CHROMIUM_ARGS: tuple[str, ...] = (
@@ -261,9 +262,15 @@ def sniff_extension(data: bytes) -> str:
     return "bin"
 
 
-def content_name(data: bytes) -> str:
-    """``<sha256>.<ext>``: the file name of downloaded bytes, from the bytes alone."""
-    return f"{hashlib.sha256(data).hexdigest()}.{sniff_extension(data)}"
+def content_name(data: bytes, copy: int = 1) -> str:
+    """``<sha256>.<ext>``: the file name of downloaded bytes, from the bytes alone.
+
+    The ``copy``-th post of the same bytes on a day (a repost under another URL) is saved as
+    ``<sha256>-<copy>.<ext>``, so each post keeps its own file and ``images`` row and ingest marks
+    the later ones exact duplicates of the first.
+    """
+    suffix = "" if copy == 1 else f"-{copy}"
+    return f"{hashlib.sha256(data).hexdigest()}{suffix}.{sniff_extension(data)}"
 
 
 def _text(item: Tag, selector: str | None) -> str | None:
@@ -653,12 +660,15 @@ def scrape_day(source: SourceConfig, loc: Location, day: date, root: str) -> Scr
     folder = day_dir(root, loc.slug, day)
     lines: list[str] = []
     names: set[str] = set()
+    copies: Counter[str] = Counter()
     for item, result in zip(chosen, results, strict=True):
         if isinstance(result, DownloadError):
             log.warning("not downloaded: %s", result)
             setattr(report, result.kind, getattr(report, result.kind) + 1)
             continue
-        name = content_name(result)
+        digest = hashlib.sha256(result).hexdigest()
+        copies[digest] += 1
+        name = content_name(result, copies[digest])
         if name not in names and not storage.exists(f"{folder}/{name}"):
             storage.write_bytes_atomic(result, f"{folder}/{name}")
         names.add(name)

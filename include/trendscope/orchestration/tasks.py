@@ -7,7 +7,8 @@ mapping Airflow passes to a task.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -56,16 +57,44 @@ def task_config() -> TrendscopeConfig:
     return config
 
 
+@contextmanager
+def failing_fast_on_bad_data() -> Iterator[None]:
+    """A partition that failed its expectation suite fails the task without retries.
+
+    Retrying would validate the same staged data again; the summary (which expectations failed
+    on which columns) is the task's error, and the staged data waits for someone to look.
+    """
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from trendscope.quality.gate import ValidationFailedError
+
+    try:
+        yield
+    except ValidationFailedError as exc:
+        raise AirflowFailException(str(exc)) from exc
+
+
 def run_location_step(step: str, location: str, context: Mapping[str, Any]) -> str:
     """Run pipeline ``step`` for ``location`` on the run's day; return the location for mapping."""
     from trendscope.pipeline.run import run_step
 
     day = partition_date(context)
-    result = run_step(task_config(), step, location, day)
+    with failing_fast_on_bad_data():
+        result = run_step(task_config(), step, location, day)
     log.info("%s", result.summary())
     for path in result.outputs:
         log.info("wrote %s", path)
     return location
+
+
+def rollup_location_period(location: str, period: str) -> dict[str, Any]:
+    """Recompute and publish one (location, week or month) rollup."""
+    from trendscope.trends.rollups import rollup_period
+
+    with failing_fast_on_bad_data():
+        result = rollup_period(task_config(), location, period)
+    log.info("%s", result.summary())
+    return result.to_dict()
 
 
 def ingest_location(location: str, context: Mapping[str, Any]) -> dict[str, Any]:

@@ -175,7 +175,8 @@ def _gx_root(config: TrendscopeConfig) -> Iterator[str]:
     with tempfile.TemporaryDirectory(prefix="trendscope-gx-") as tmp:
         yield tmp
         for path in Path(tmp).rglob("*"):
-            if path.is_file() and "static" not in path.parts:
+            # each run's page and result; no index (it would list only this run)
+            if path.is_file() and "static" not in path.parts and path.name != "index.html":
                 rel = path.relative_to(tmp).as_posix()
                 storage.write_bytes_atomic(path.read_bytes(), join(root, "gx", rel))
 

@@ -9,6 +9,7 @@ equal to its counts) are checked on derived columns that :func:`frame_for` adds.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -108,13 +109,16 @@ def images_suite(gx: Any, ctx: SuiteContext) -> list[Any]:
             )
         )
     if ctx.usual_ok_images:
+        floor = math.floor(ctx.usual_ok_images * ctx.volume_min_ratio)
         rules.append(
             ex.ExpectTableRowCountToBeBetween(
-                min_value=int(ctx.usual_ok_images * ctx.volume_min_ratio),
+                # ok > usual * ratio, as integers: ok > floor(usual * ratio)
+                min_value=floor,
+                strict_min=True,
                 severity="warning",
                 **_where(ok),
                 description=(
-                    f"volume: ok images at least {ctx.volume_min_ratio:.0%} of the location's "
+                    f"volume: ok images more than {ctx.volume_min_ratio:.0%} of the location's "
                     f"recent median ({ctx.usual_ok_images:g})"
                 ),
             )

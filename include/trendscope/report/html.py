@@ -327,26 +327,32 @@ def quality_notes(
 ) -> list[dict[str, Any]]:
     """Warnings (e.g. a day with far fewer images than usual) and failures kept by the gate."""
     from trendscope.quality.gate import latest_result
+    from trendscope.trends.compare import period_key
 
+    days = _days(start, end)
+    partitions = [
+        (t, d.isoformat()) for d in days for t in ("images", "detections", "trends_daily")
+    ]
+    for table, kind in (("trends_weekly", "week"), ("trends_monthly", "month")):
+        partitions += [(table, k) for k in dict.fromkeys(period_key(d, kind) for d in days)]
     notes = []
     for loc in locations:
-        for day in _days(start, end):
-            for table in ("images", "detections", "trends_daily"):
-                result = latest_result(config, table, loc, day.isoformat())
-                for kind, items in (("warning", "warnings"), ("failed", "failures")):
-                    for item in (result or {}).get(items, []):
-                        notes.append(
-                            {
-                                "date": day,
-                                "location": loc,
-                                "table": table,
-                                "status": kind,
-                                "check": item.get("description") or item["expectation"],
-                                "observed": item.get("observed")
-                                if item.get("unexpected_count") is None
-                                else f"{item['unexpected_count']} rows",
-                            }
-                        )
+        for table, key in partitions:
+            result = latest_result(config, table, loc, key)
+            for status, items in (("warning", "warnings"), ("failed", "failures")):
+                for item in (result or {}).get(items, []):
+                    notes.append(
+                        {
+                            "date": key,
+                            "location": loc,
+                            "table": table,
+                            "status": status,
+                            "check": item.get("description") or item["expectation"],
+                            "observed": item.get("observed")
+                            if item.get("unexpected_count") is None
+                            else f"{item['unexpected_count']} rows",
+                        }
+                    )
     return notes
 
 
@@ -356,7 +362,7 @@ def _quality_section(
     notes = quality_notes(config, locations, start, end)
     if not notes:
         return "<p>Every partition in this range passed its expectation suite with no warning.</p>"
-    cols = ["date", "location", "table", "status", "check", "observed"]
+    cols = ["date", "location", "table", "status", "check", "observed"]  # date: day or period
     return (
         "<p class='note'>From the validation results kept beside the tables "
         "(<code>quality/results/</code>); failed partitions were not published.</p>"

@@ -85,9 +85,12 @@ def test_manifest_and_folder_layout(tmp_path: Path) -> None:
             },
             "this is not json",
             {"image": "a.jpg", "location": "shibuya", "taken_at": "yesterday"},
+            # a second post naming the same file: a file is one post, the line is skipped
+            {"image": "a.jpg", "location": "shibuya", "taken_at": "2026-11-02T20:00:00+09:00"},
         ],
     )
     posts = discover_posts(root, TOKYO, DAY)
+    assert len(posts) == 5  # one row per file, so the images key (location, date, uri) holds
     by_name = {Path(p.source_uri).name: p for p in posts}
     assert sorted(by_name) == ["a.jpg", "folder.jpg", "gone.jpg", "listed.jpg", "passwd"]
     a = by_name["a.jpg"]

@@ -16,6 +16,7 @@ from trendscope.pipeline.ingest import ingest_day
 from trendscope.pipeline.publish import publish_day
 from trendscope.tables import storage
 from trendscope.tables.paths import partition_path
+from trendscope.trends.daily import trends_day
 
 DAY = date(2026, 11, 2)
 
@@ -89,6 +90,17 @@ def test_a_photo_reposted_many_times_is_one_image(config) -> None:
     reposts = [r for r in rows if Path(r["source_uri"]).name.startswith("b-repost")]
     assert len(reposts) == 12 and {r["duplicate_of"] for r in reposts} == {original["image_id"]}
     assert all(r["reason"].startswith("near-duplicate") for r in reposts)
+    # and through the models and the trend table: one cat image among four, not 13 of 16
+    analyze_day(config, "shibuya", DAY)
+    publish_day(config, "shibuya", DAY)
+    trends_day(config, "shibuya", DAY)
+    trend = storage.read_table(partition_path(config.data_root, "trends_daily", "shibuya", DAY))
+    cat = next(
+        r
+        for r in trend.to_pylist()
+        if (r["kind"], r["label"], r["fine_label"]) == ("object", "cat", None)
+    )
+    assert (cat["images"], cat["ok_images"]) == (1, 4)
 
 
 def test_reposts_on_later_days_within_the_window(config) -> None:

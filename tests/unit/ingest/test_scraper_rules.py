@@ -137,6 +137,7 @@ def test_content_name_is_the_sha256_of_the_bytes() -> None:
 
     data = sample_photo_path("grace_hopper").read_bytes()
     assert content_name(data) == hashlib.sha256(data).hexdigest() + ".jpg"
+    assert content_name(data, 3) == hashlib.sha256(data).hexdigest() + "-3.jpg"  # a repost
     assert day_dir("/dz/", "shibuya", DAY) == "/dz/shibuya/2026-11-02"
 
 
