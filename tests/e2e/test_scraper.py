@@ -367,6 +367,18 @@ def _source(site: Site, root: Path, **overrides: Any) -> SourceConfig:
     )
 
 
+def _scraper_config(site: Site, root: Path, data: Path) -> TrendscopeConfig:
+    """The whole config with the scraper source downloading into ``root``."""
+    return load_config(
+        environ={},
+        overrides={
+            "data_dir": str(data),
+            "models_dir": str(REPO / "models"),
+            "source": _source(site, root).model_dump(),
+        },
+    )
+
+
 def _manifest(root: Path) -> list[dict[str, Any]]:
     path = root / "shibuya" / DAY.isoformat() / "posts.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()]
@@ -532,14 +544,7 @@ def test_ingest_day_with_scraper_source(site: Site, tmp_path: Path) -> None:
     from trendscope.pipeline.ingest import ingest_day
 
     root = tmp_path / "dropzone"
-    config: TrendscopeConfig = load_config(
-        environ={},
-        overrides={
-            "data_dir": str(tmp_path / "data"),
-            "models_dir": str(REPO / "models"),
-            "source": _source(site, root).model_dump(),
-        },
-    )
+    config = _scraper_config(site, root, tmp_path / "data")
 
     result = ingest_day(config, "shibuya", DAY)
 
@@ -575,14 +580,7 @@ def test_a_repost_under_another_url_is_kept_as_an_exact_duplicate(
     ]  # fmt: skip
     monkeypatch.setattr(f"{__name__}.FEED", feed)
     root = tmp_path / "dropzone"
-    config: TrendscopeConfig = load_config(
-        environ={},
-        overrides={
-            "data_dir": str(tmp_path / "data"),
-            "models_dir": str(REPO / "models"),
-            "source": _source(site, root).model_dump(),
-        },
-    )
+    config = _scraper_config(site, root, tmp_path / "data")
 
     result = ingest_day(config, "shibuya", DAY)
 
