@@ -48,6 +48,30 @@ def test_default_config_is_valid() -> None:
         ({"locations": [{"slug": "x"}, {"slug": "x"}]}, "slug 'x' appears twice"),
         ({"locations": None}, "locations: required key is missing"),
         ({"source.max_pixels": -1}, "source.max_pixels"),
+        ({"source.type": "flickr"}, "source.type"),
+        ({"source.type": "scraper"}, "source.scraper is required when source.type is scraper"),
+        (
+            {"source.scraper": {"url_template": "ftp://x/{date}", "selectors": {"item": ".p"}}},
+            "source.scraper.url_template: Value error, must be an http:// or https:// URL",
+        ),
+        (
+            {"source.scraper": {"url_template": "https://x/feed", "selectors": {"item": ".p"}}},
+            "must contain {location} and/or {date}",
+        ),
+        (
+            {"source.scraper": {"url_template": "https://x/{date}", "selectors": {}}},
+            "source.scraper.selectors.item: required key is missing",
+        ),
+        (
+            {
+                "source.scraper": {
+                    "url_template": "https://x/{date}",
+                    "selectors": {"item": ".p", "image_attr": "href"},
+                }
+            },
+            "source.scraper.selectors.image_attr",
+        ),
+        ({"quality.volume_min_ratio": 2}, "quality.volume_min_ratio"),
     ],
 )
 def test_bad_config_names_the_field(tmp_path: Path, patch: dict, field: str) -> None:
