@@ -14,6 +14,7 @@ Results are kept per run, beside the tables:
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -167,10 +168,22 @@ def results_dir(config: TrendscopeConfig, table: str, location: str, key: str) -
 
 @contextmanager
 def _gx_root(config: TrendscopeConfig) -> Iterator[str]:
-    """A local directory for Great Expectations' stores (a temporary one for S3 data roots)."""
+    """A local directory for Great Expectations' stores (a temporary one for S3 data roots).
+
+    A local one is shared by every task writing to the data root; parallel tasks (the mapped
+    publish tasks of several locations) take turns on it, so the Data Docs index is never
+    written by two at once.
+    """
     root = quality_dir(config)
     if not storage.is_s3(root):
-        yield join(root, "gx")
+        gx_dir = Path(join(root, "gx"))
+        gx_dir.mkdir(parents=True, exist_ok=True)
+        with open(gx_dir / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield str(gx_dir)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
         return
     with tempfile.TemporaryDirectory(prefix="trendscope-gx-") as tmp:
         yield tmp

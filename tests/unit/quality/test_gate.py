@@ -345,3 +345,38 @@ def test_a_bad_rollup_is_not_published_and_shows_in_the_report(config, tmp_path,
     section = page[page.index("Data quality") :]
     assert "2026-W45" in section and "trends_weekly" in section and "failed" in section
     assert "share = images / ok_images" in section
+
+
+def test_parallel_publishes_share_the_data_docs_safely(config):
+    """Two locations published at once (mapped Airflow tasks) both land, and the Data Docs
+    index lists both runs."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from trendscope.config import load_config
+
+    config = load_config(
+        environ={},
+        overrides={
+            "data_dir": config.data_root,
+            "locations": [{"slug": "shibuya"}, {"slug": "brooklyn"}],
+        },
+    )
+
+    def one(location: str) -> int:
+        images, dets = _day_rows()
+        for r in images + dets:
+            r["location"] = location
+        for r in images:
+            r["source_uri"] = f"/{location}{r['source_uri']}"
+        root = config.data_root
+        staged = partition_path(root, IMAGES.name, location, DAY, area="staging")
+        _write(IMAGES, images, staged)
+        write_posts_in(staged, len(images))
+        _write(IMAGES, images, shard_file(root, location, DAY, Shard(0, 1), "images"))
+        _write(DETECTIONS, dets, shard_file(root, location, DAY, Shard(0, 1), "detections"))
+        return publish_day(config, location, DAY).counts["detections"]
+
+    with ThreadPoolExecutor(2) as pool:
+        assert list(pool.map(one, ["shibuya", "brooklyn"])) == [3, 3]
+    index = storage.read_bytes(config.data_root + "/quality/gx/docs/index.html").decode()
+    assert "shibuya_2026-11-02_staging" in index and "brooklyn_2026-11-02_staging" in index
