@@ -93,6 +93,15 @@ def test_pipeline_on_object_storage_matches_local(
     assert strip(rows(s3_cfg, "detections")) == strip(rows(local_cfg, "detections"))
     assert rows(s3_cfg, "trends_daily") == rows(local_cfg, "trends_daily")
 
+    # validation results and each run's Data Docs page live beside the tables, on S3
+    from trendscope.quality.gate import latest_result
+
+    kept = latest_result(s3_cfg, "detections", "shibuya", DAY.isoformat())
+    assert kept["success"] is True
+    assert kept["data_docs"] == "s3://lake/trendscope/quality/gx/docs/validations"
+    pages = storage.list_files(kept["data_docs"])
+    assert pages and all(p.endswith(".html") for p in pages)
+
     brooklyn = storage.read_table(partition_path(s3_cfg.data_root, "images", "brooklyn", DAY))
     assert sorted(brooklyn.column("post_id").to_pylist()) == ["bk-0", "bk-1", "bk-2"]
 

@@ -32,7 +32,7 @@ import pyarrow as pa
 from trendscope.config import TrendscopeConfig
 from trendscope.quality.suites import SuiteContext, frame_for, suite_rules
 from trendscope.tables import storage
-from trendscope.tables.paths import join, keyed_partition_path
+from trendscope.tables.paths import join, key_part, keyed_partition_path
 from trendscope.tables.schemas import IMAGES, OTHER, STATUS_OK, TableContract, relaxed
 
 log = logging.getLogger(__name__)
@@ -153,17 +153,9 @@ def quality_dir(config: TrendscopeConfig) -> str:
     return join(config.data_root, "quality")
 
 
-def _key_part(table: str, key: str) -> str:
-    return (
-        f"{'period' if table.startswith('trends_') and table != 'trends_daily' else 'date'}={key}"
-    )
-
-
 def results_dir(config: TrendscopeConfig, table: str, location: str, key: str) -> str:
     """Where the per-run JSON results of one partition are kept."""
-    return join(
-        quality_dir(config), "results", table, f"location={location}", _key_part(table, key)
-    )
+    return join(quality_dir(config), "results", table, f"location={location}", key_part(key))
 
 
 @contextmanager
@@ -229,6 +221,12 @@ def _context(gx: Any, gx_root: str) -> Any:
     return gx.get_context(project_config=cfg, mode="ephemeral")
 
 
+def _docs_link(config: TrendscopeConfig) -> str:
+    """Where a run's Data Docs are: the browsable index locally, the uploaded pages on S3."""
+    docs = join(quality_dir(config), "gx", "docs")
+    return join(docs, "validations") if storage.is_s3(docs) else f"file://{docs}/index.html"
+
+
 def validate_partition(
     config: TrendscopeConfig,
     contract: TableContract,
@@ -267,9 +265,6 @@ def validate_partition(
             batch_parameters={"dataframe": df},
             run_id=gx.RunIdentifier(run_name=f"{ctx.location}_{ctx.key}_{area}"),
         )
-        docs = ""
-        if not storage.is_s3(gx_root):
-            docs = "file://" + os.path.join(gx_root, "docs", "index.html")
     (result,) = outcome.run_results.values()
     failed = [_failure(contract.name, r) for r in result.results if not r.success]
     report = ValidationReport(
@@ -282,7 +277,7 @@ def validate_partition(
         evaluated=len(result.results),
         failures=[f for f in failed if f.severity == "critical"],
         warnings=[f for f in failed if f.severity == "warning"],
-        data_docs=docs or join(quality_dir(config), "gx", "docs"),
+        data_docs=_docs_link(config),
         posts_in=ctx.posts_in,
     )
     out_dir = results_dir(config, contract.name, ctx.location, ctx.key)
@@ -386,11 +381,7 @@ def audit_and_publish(
     if failed:
         for r in failed:
             log.error("not published, staged data kept for inspection:\n%s", r.summary())
-        raise (
-            ValidationFailedError(failed[0])
-            if len(failed) == 1
-            else ValidationFailedError(_combined(failed))
-        )
+        raise ValidationFailedError(_combined(failed))
     for (contract, table, ctx), path in zip(items, staged, strict=True):
         target = keyed_partition_path(root, contract.name, ctx.location, ctx.key)
         storage.write_table_atomic(table, target)
@@ -399,6 +390,9 @@ def audit_and_publish(
 
 
 def _combined(reports: list[ValidationReport]) -> ValidationReport:
+    """One report for the failed suites of a step (itself when only one failed)."""
+    if len(reports) == 1:
+        return reports[0]
     first = reports[0]
     merged = ValidationReport(
         table="+".join(r.table for r in reports),

@@ -18,11 +18,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from trendscope.tables.schemas import OTHER, STATUS_DUPLICATE, STATUS_OK, STATUSES
+from trendscope.trends.stats import TRENDS
 
 if TYPE_CHECKING:
     import pandas as pd
 
-TREND_VALUES = ("rising", "falling", "stable", "new", "insufficient")
 KINDS = ("object", "scene")
 SHARE_TOLERANCE = 1e-9
 """How far a published share may be from ``images / ok_images`` (float rounding only)."""
@@ -176,7 +176,7 @@ def trends_suite(gx: Any, ctx: SuiteContext, key_column: str) -> list[Any]:
             column_list=["location", key_column, "kind", "label", "fine_label"]
         ),
         _in_set(gx, "kind", KINDS),
-        _in_set(gx, "trend", TREND_VALUES),
+        _in_set(gx, "trend", TRENDS),
         *_between(gx, ["share", "baseline_share", "p_value", "p_adjusted"], 0.0, 1.0),
         *_between(gx, ["images", "objects", "ok_images", "baseline_images"], 0, None),
         ex.ExpectColumnPairValuesAToBeGreaterThanB(

@@ -42,12 +42,16 @@ def period_partition_path(
     return join(root, area, table, f"location={location}", f"period={period}", PARTITION_FILE)
 
 
+def key_part(key: date | str) -> str:
+    """The partition folder name of a day (``date=YYYY-MM-DD``) or a period (``period=...``)."""
+    if isinstance(key, date):
+        return f"date={key.isoformat()}"
+    # not date.fromisoformat: it also reads "2026-W45" as a day
+    return f"{'date' if _DAY.fullmatch(key) else 'period'}={key}"
+
+
 def keyed_partition_path(
     root: str, table: str, location: str, key: date | str, area: Area = "tables"
 ) -> str:
     """The partition file for a day (a ``date`` or ``YYYY-MM-DD``) or a week/month period key."""
-    if isinstance(key, date):
-        return partition_path(root, table, location, key, area)
-    if _DAY.fullmatch(key):  # not date.fromisoformat: it also reads "2026-W45" as a day
-        return partition_path(root, table, location, date.fromisoformat(key), area)
-    return period_partition_path(root, table, location, key, area)
+    return join(root, area, table, f"location={location}", key_part(key), PARTITION_FILE)
