@@ -9,7 +9,7 @@ Results are kept per run, beside the tables:
 * ``<data>/quality/results/<table>/location=<L>/<date=D|period=P>/<run>.json`` (our summary, also
   as ``latest.json``), read by ``trendscope validate`` and the HTML report;
 * ``<data>/quality/gx/``: Great Expectations' own validation results and its Data Docs site
-  (``docs/index.html`` lists every run).
+  (``docs/index.html`` lists the latest runs; every run keeps its page).
 """
 
 from __future__ import annotations
