@@ -49,7 +49,7 @@ def trendscope_rollup() -> None:
     @task
     def plan(**context) -> list[dict[str, str]]:
         from trendscope.orchestration.tasks import task_config
-        from trendscope.trends.rollups import plan_rollups
+        from trendscope.pipeline.rollup import plan_rollups
 
         return plan_rollups(
             task_config(), context.get("triggering_asset_events"), context.get("params")

@@ -14,9 +14,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from trendscope.config import TrendscopeConfig
+from trendscope.pipeline.trends import trends_day
 from trendscope.tables import storage
 from trendscope.tables.paths import partition_path
-from trendscope.trends.daily import trends_day
 from trendscope.trends.synthetic import synthetic_history
 
 START = date(2026, 9, 28)

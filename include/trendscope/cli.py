@@ -219,7 +219,7 @@ def print_period_trends(
     """Print the published weekly/monthly rollup of the period containing ``day``."""
     from trendscope.tables import storage
     from trendscope.tables.paths import period_partition_path
-    from trendscope.trends.compare import period_key
+    from trendscope.trends.calendar import period_key
     from trendscope.trends.rollups import rollup_contract
 
     storage.use(config.storage)
@@ -298,7 +298,7 @@ def print_comparison(config: TrendscopeConfig, key: str, top: int = 15) -> int:
 
 
 def _cmd_trends(args: argparse.Namespace) -> int:
-    from trendscope.trends.compare import period_key
+    from trendscope.trends.calendar import period_key
 
     config = _config(args)
     if args.compare:
@@ -310,7 +310,7 @@ def _cmd_trends(args: argparse.Namespace) -> int:
 
 
 def _cmd_rollup(args: argparse.Namespace) -> int:
-    from trendscope.trends.rollups import rollup_period
+    from trendscope.pipeline.rollup import rollup_period
 
     result = rollup_period(_config(args), args.location, args.period)
     print(json.dumps(result.to_dict()))

@@ -215,6 +215,17 @@ class TrendsConfig(_Strict):
     min_delta: Probability = 0.02
     weekly_window: int = Field(default=4, ge=1, le=52)
     monthly_window: int = Field(default=3, ge=1, le=24)
+    # who carries a trend (authors are the unit of evidence; docs/methodology.md)
+    min_authors: int = Field(default=5, ge=1)  # fewest authors showing a rising label
+    max_top_author_share: Probability = 0.5  # most of a rising label's images from one author
+    new_min_images: int = Field(default=5, ge=1)  # support of a label never seen before
+    new_min_authors: int = Field(default=3, ge=1)
+    false_positive_rate: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.005  # detector's floor
+    # the model of ordinary variation
+    min_dispersion_units: int = Field(default=7, ge=2)  # fewer baseline days: default below
+    default_icc: Annotated[float, Field(ge=0.0, lt=0.5)] = 0.01  # conservative dispersion
+    weekly_rhythm: bool = True  # judge a day against its weekday when the window allows it
+    weekly_min_weeks: int = Field(default=3, ge=1)  # baseline days of the same weekday needed
 
 
 class DedupConfig(_Strict):

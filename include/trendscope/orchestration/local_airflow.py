@@ -94,7 +94,7 @@ def print_rising(config: TrendscopeConfig, days: Sequence[date]) -> None:
 
 def _week_path(config: TrendscopeConfig, location: str, day: date) -> str:
     from trendscope.tables.paths import period_partition_path
-    from trendscope.trends.compare import period_key
+    from trendscope.trends.calendar import period_key
 
     return period_partition_path(
         config.data_root, "trends_weekly", location, period_key(day, "week")

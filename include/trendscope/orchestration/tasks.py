@@ -89,7 +89,7 @@ def run_location_step(step: str, location: str, context: Mapping[str, Any]) -> s
 
 def rollup_location_period(location: str, period: str) -> dict[str, Any]:
     """Recompute and publish one (location, week or month) rollup."""
-    from trendscope.trends.rollups import rollup_period
+    from trendscope.pipeline.rollup import rollup_period
 
     with failing_fast_on_bad_data():
         result = rollup_period(task_config(), location, period)

@@ -10,7 +10,7 @@ from trendscope.pipeline.ingest import ingest_day
 from trendscope.pipeline.publish import publish_day
 from trendscope.pipeline.result import StepResult
 from trendscope.pipeline.shards import Shard
-from trendscope.trends.daily import trends_day
+from trendscope.pipeline.trends import trends_day
 
 STEPS = {
     "ingest": ingest_day,

@@ -29,9 +29,10 @@ import pyarrow.compute as pc
 from trendscope.config import TrendscopeConfig
 from trendscope.tables import storage
 from trendscope.tables.paths import partition_path
+from trendscope.tables.published import read_days
 from trendscope.tables.schemas import TRENDS_DAILY
-from trendscope.trends.compare import TrendParams, compare_locations, ok_counts, rollup
-from trendscope.trends.rollups import read_days
+from trendscope.trends.compare import TrendParams, compare_locations
+from trendscope.trends.counting import ok_counts, rollup
 
 TOP_LABELS = 6
 Z95 = 1.959964
@@ -74,7 +75,7 @@ def range_counts(
     The range is not a calendar period, so every row's ``date`` is set to ``start`` and the
     rows are rolled up as one "day"; the period key of the result is ``start``.
     """
-    parts = [read_days(config, loc, _days(start, end)) for loc in locations]
+    parts = [read_days(config.data_root, loc, _days(start, end)) for loc in locations]
     images = pa.concat_tables([p[0] for p in parts])
     detections = pa.concat_tables([p[1] for p in parts])
 
@@ -327,7 +328,7 @@ def quality_notes(
 ) -> list[dict[str, Any]]:
     """Warnings (e.g. a day with far fewer images than usual) and failures kept by the gate."""
     from trendscope.quality.gate import latest_result
-    from trendscope.trends.compare import period_key
+    from trendscope.trends.calendar import period_key
 
     days = _days(start, end)
     partitions = [

@@ -115,11 +115,17 @@ _COUNT_FIELDS = [
     pa.field("ok_images", pa.int64(), nullable=False),
     pa.field("share", pa.float64(), nullable=False),  # images / ok_images
     pa.field("rank", pa.int32(), nullable=False),
+    # who posts it (authors are the unit of evidence; see trendscope.trends.counting)
+    pa.field("authors", pa.int64()),  # distinct authors showing it (unknown author: one each)
+    pa.field("ok_authors", pa.int64()),  # distinct authors of the ok images
+    pa.field("top_author_share", pa.float64()),  # share of its images from its top author
+    pa.field("author_entropy", pa.float64()),  # Shannon entropy (bits) of its images over authors
+    pa.field("evidence", pa.string()),  # authors | images (no author known: counted by images)
 ]
 
 DAILY_COUNTS = TableContract(
     name="daily_counts",
-    version=1,
+    version=2,
     key=("location", "date", "kind", "label", "fine_label"),
     description="One location-day's counts (the input of the baseline comparison; not published).",
     schema=pa.schema(
@@ -139,15 +145,20 @@ BASELINE_FIELDS = [
     pa.field("baseline_share", pa.float64()),  # null: no baseline data
 ]
 TEST_FIELDS = [
-    pa.field("delta", pa.float64()),  # share - baseline_share
-    pa.field("lift", pa.float64()),  # share / baseline_share; null when baseline_share is 0
+    # the model of ordinary variation (docs/methodology.md)
+    pa.field("expected_share", pa.float64()),  # baseline_share + weekday_effect
+    pa.field("weekday_effect", pa.float64()),  # null: no weekday adjustment
+    pa.field("dispersion", pa.float64()),  # sd of the daily author share beyond binomial
+    pa.field("statistic", pa.float64()),  # (author share - expected) / predictive sd
+    pa.field("delta", pa.float64()),  # share - expected_share
+    pa.field("lift", pa.float64()),  # share / expected_share; null when expected_share is 0
     pa.field("p_value", pa.float64()),  # null: not testable
     pa.field("p_adjusted", pa.float64()),  # Benjamini-Hochberg within the location-day/period
 ]
 
 TRENDS_DAILY = TableContract(
     name="trends_daily",
-    version=1,
+    version=2,
     key=DAILY_COUNTS.key,
     description="Per location-day counts and shares of each label against its trailing baseline.",
     schema=pa.schema(
@@ -183,7 +194,7 @@ _PERIOD_SCHEMA = pa.schema(
 
 TRENDS_WEEKLY = TableContract(
     name="trends_weekly",
-    version=1,
+    version=2,
     key=("location", "period", "kind", "label", "fine_label"),
     description="Per location and ISO week (YYYY-Www), from image-level rows, against earlier weeks.",
     schema=_PERIOD_SCHEMA,
@@ -191,7 +202,7 @@ TRENDS_WEEKLY = TableContract(
 
 TRENDS_MONTHLY = TableContract(
     name="trends_monthly",
-    version=1,
+    version=2,
     key=("location", "period", "kind", "label", "fine_label"),
     description="Per location and month (YYYY-MM), from image-level rows, against earlier months.",
     schema=_PERIOD_SCHEMA,

@@ -1,52 +1,47 @@
-"""What is trending: today's shares against a trailing baseline, rollups, and locations.
+"""What is trending: the front ends of the comparison engine.
 
-Three comparisons share one engine (:func:`_compare`): a row's share ``images / ok_images`` is
-tested against a baseline share ``sum(images) / sum(ok_images)`` pooled over baseline units:
-
-* :func:`compare_with_baseline`: one location-day against the ``window_days`` days before it.
+* :func:`compare_with_baseline`: one location-day against the ``window_days`` days before it,
+  with the weekly rhythm when the window allows it.
 * :func:`compare_periods`: a week or month against the ``weekly_window``/``monthly_window``
-  periods before it (rows from :func:`rollup`).
-* :func:`compare_locations`: a location's period against all other locations pooled.
+  periods before it (rows from :func:`~trendscope.trends.counting.rollup`).
+* :func:`compare_locations`: a location's period against each other location.
+* :func:`trends_for_day`: counts and comparison of one day from image-level rows.
 
-Baseline rules (see :mod:`trendscope.trends.stats` for the test):
-
-* A unit (day, period, other location) without ok images carries no information: it adds
-  nothing to ``baseline_ok_images`` and is not counted in ``baseline_days``. A unit *with* ok
-  images but no row for a label adds 0 images for that label.
-* Labels seen in the baseline but absent now are reported too, with ``images = objects =
-  share = 0``, and tested like any other row, so a label that disappears shows as ``falling``.
-  Their ``rank`` continues after the ranks of the labels present, ordered by name.
-* When the current unit has no ok images nothing is reported for it (there is no share).
-* Benjamini-Hochberg runs over every tested row (all kinds, labels and fine labels) of one
-  location-day / location-period.
-* Rows are sorted by location and day/period, then trend (``rising``, ``new``, ``falling``,
-  ``stable``, ``insufficient``), then ``p_adjusted`` (nulls last), kind, label, fine label.
+The model and the test are in :mod:`trendscope.trends.stats`, the engine that lines rows up
+with their baseline in :mod:`trendscope.trends.engine`. Rows are sorted by location and
+day/period, then trend (``rising``, ``new``, ``falling``, ``stable``, ``insufficient``), then
+``p_adjusted`` (nulls last), kind, label, fine label.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from datetime import date, timedelta
-from typing import Any, Literal
+from datetime import date
+from typing import Any
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from trendscope.tables.schemas import ROLLUP_FIELDS, TEST_FIELDS, TRENDS_DAILY, TRENDS_WEEKLY
+from trendscope.trends.calendar import (
+    Period,
+    period_kind,
+    period_start,
+    previous_periods,
+    window_days,
+)
+from trendscope.trends.counting import daily_counts, ok_counts
+from trendscope.trends.engine import Classifier, compare_units
 from trendscope.trends.stats import (
     COMPARISONS,
     TRENDS,
-    benjamini_hochberg,
+    ModelParams,
+    Rules,
     classify_comparison,
     classify_trend,
-    two_proportion_pvalue,
 )
-
-Period = Literal["day", "week", "month"]
 
 
 @dataclass(frozen=True)
@@ -55,21 +50,28 @@ class TrendParams:
 
     Attributes:
         window_days: Trailing baseline window of a day, in days before it.
-        min_images: Fewest ok images of the current day/period/location to judge a trend.
-        min_baseline_images: Fewest ok images in the baseline (or in the other locations).
-        alpha: False-discovery rate for Benjamini-Hochberg adjusted p-values.
-        min_delta: Smallest absolute share difference called ``rising``/``falling``.
         weekly_window: Previous ISO weeks a week is compared with.
         monthly_window: Previous months a month is compared with.
+        The rest: see :class:`~trendscope.trends.stats.Rules` and
+        :class:`~trendscope.trends.stats.ModelParams`.
     """
 
     window_days: int = 28
+    weekly_window: int = 4
+    monthly_window: int = 3
     min_images: int = 20
     min_baseline_images: int = 50
     alpha: float = 0.05
     min_delta: float = 0.02
-    weekly_window: int = 4
-    monthly_window: int = 3
+    min_authors: int = 5
+    max_top_author_share: float = 0.5
+    new_min_images: int = 5
+    new_min_authors: int = 3
+    false_positive_rate: float = 0.005
+    min_dispersion_units: int = 7
+    default_icc: float = 0.01
+    weekly_rhythm: bool = True
+    weekly_min_weeks: int = 3
 
     @classmethod
     def from_config(cls, trends_config: Any) -> TrendParams:
@@ -87,333 +89,24 @@ class TrendParams:
             period
         ]
 
+    def _pick(self, cls: type) -> Any:
+        return cls(**{f.name: getattr(self, f.name) for f in fields(cls)})
 
-# --- periods ------------------------------------------------------------------------------
+    @property
+    def model(self) -> ModelParams:
+        """The model-of-variation part."""
+        return self._pick(ModelParams)
 
-_PERIOD_SQL = {
-    "day": ("strftime(date, '%Y-%m-%d')", "date"),
-    "week": ("strftime(date, '%G-W%V')", "date_trunc('week', date)::DATE"),
-    "month": ("strftime(date, '%Y-%m')", "date_trunc('month', date)::DATE"),
-}
-_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
-
-
-def period_key(day: date, period: Period) -> str:
-    """The period a day falls in: ``2026-11-02``, ISO week ``2026-W45`` or month ``2026-11``."""
-    if period == "day":
-        return day.isoformat()
-    if period == "week":
-        year, week, _ = day.isocalendar()
-        return f"{year}-W{week:02d}"
-    if period == "month":
-        return f"{day.year}-{day.month:02d}"
-    raise ValueError(f"unknown period {period!r} (known: day, week, month)")
+    @property
+    def rules(self) -> Rules:
+        """The classification part."""
+        return self._pick(Rules)
 
 
-def period_kind(key: str) -> Period:
-    """Which kind of period a key names, from its format."""
-    if _WEEK.match(key):
-        return "week"
-    if _MONTH.match(key):
-        return "month"
-    date.fromisoformat(key)
-    return "day"
-
-
-def period_start(key: str) -> date:
-    """First day of a period key (the Monday of an ISO week)."""
-    kind = period_kind(key)
-    if kind == "week":
-        year, week = map(int, _WEEK.match(key).groups())  # type: ignore[union-attr]
-        return date.fromisocalendar(year, week, 1)
-    if kind == "month":
-        year, month = map(int, _MONTH.match(key).groups())  # type: ignore[union-attr]
-        return date(year, month, 1)
-    return date.fromisoformat(key)
-
-
-def previous_periods(key: str, n: int) -> list[str]:
-    """The ``n`` period keys before ``key``, most recent first."""
-    kind, start = period_kind(key), period_start(key)
-    out = []
-    for k in range(1, n + 1):
-        if kind == "day":
-            out.append(period_key(start - timedelta(days=k), "day"))
-        elif kind == "week":
-            out.append(period_key(start - timedelta(weeks=k), "week"))
-        else:
-            months = start.year * 12 + start.month - 1 - k
-            out.append(f"{months // 12}-{months % 12 + 1:02d}")
-    return out
-
-
-# --- rollups ------------------------------------------------------------------------------
-
-ROLLUP_SCHEMA = pa.schema(ROLLUP_FIELDS)
-"""Columns of :func:`rollup`."""
-
-OK_COUNTS_SCHEMA = pa.schema(
-    [
-        pa.field("location", pa.string(), nullable=False),
-        pa.field("period", pa.string(), nullable=False),
-        pa.field("period_start", pa.date32(), nullable=False),
-        pa.field("ok_images", pa.int64(), nullable=False),
-        pa.field("days", pa.int32(), nullable=False),
-    ]
-)
-"""Columns of :func:`ok_counts`."""
-
-_OK_CTE = """
-ok AS (
-    SELECT location, date, image_id, scene, {key} AS period, {start} AS period_start
-    FROM images WHERE status = 'ok'
-),
-n AS (
-    SELECT location, period, min(period_start) AS period_start,
-           count(DISTINCT image_id) AS ok_images, count(DISTINCT date)::INTEGER AS days
-    FROM ok GROUP BY location, period
-)"""
-
-_ROLLUP_SQL = (
-    "WITH"
-    + _OK_CTE
-    + """,
-ok_ids AS (SELECT DISTINCT location, date, image_id, period FROM ok),
-d AS (
-    SELECT ok_ids.location, ok_ids.period, det.image_id, det.label, det.fine_label
-    FROM detections det JOIN ok_ids
-      ON det.location = ok_ids.location AND det.date = ok_ids.date
-     AND det.image_id = ok_ids.image_id
-),
-counts AS (
-    SELECT location, period, 'object' AS kind, label, NULL::VARCHAR AS fine_label,
-           count(DISTINCT image_id) AS images, count(*) AS objects
-    FROM d GROUP BY location, period, label
-    UNION ALL
-    SELECT location, period, 'object', label, fine_label, count(DISTINCT image_id), count(*)
-    FROM d WHERE fine_label IS NOT NULL GROUP BY location, period, label, fine_label
-    UNION ALL
-    SELECT location, period, 'scene', scene, NULL, count(DISTINCT image_id), count(*)
-    FROM ok WHERE scene IS NOT NULL AND $include_scenes GROUP BY location, period, scene
-)
-SELECT c.location, c.period, n.period_start, kind, label, fine_label,
-       images, objects, n.ok_images, images::DOUBLE / n.ok_images AS share,
-       row_number() OVER (
-           PARTITION BY c.location, c.period, kind,
-                        CASE WHEN fine_label IS NULL THEN NULL ELSE label END, fine_label IS NULL
-           ORDER BY images DESC, objects DESC, label, fine_label
-       )::INTEGER AS rank,
-       n.days
-FROM counts c JOIN n ON c.location = n.location AND c.period = n.period
-ORDER BY c.location, c.period, kind, fine_label IS NOT NULL, label, rank
-"""
-)
-
-
-def _period_sql(sql: str, period: Period) -> str:
-    if period not in _PERIOD_SQL:
-        raise ValueError(f"unknown period {period!r} (known: {', '.join(_PERIOD_SQL)})")
-    key, start = _PERIOD_SQL[period]
-    return sql.replace("{key}", key).replace("{start}", start)
-
-
-def rollup(
-    images: pa.Table,
-    detections: pa.Table,
-    period: Period,
-    include_scenes: bool = True,
-) -> pa.Table:
-    """Counts per (location, period, kind, label, fine_label) from image-level rows.
-
-    Only ``ok`` images count. ``images`` and ``ok_images`` are distinct image ids over the whole
-    period (not averages of daily shares); ``objects`` counts detections. Like the daily table,
-    object rows come as label totals (``fine_label`` null) plus one row per fine label, and
-    scenes (``images.scene``) as kind ``scene``. ``period="day"`` gives the daily table's counts
-    for many days in one pass.
-
-    Args:
-        images: Rows of the ``images`` contract (any locations and days).
-        detections: Rows of the ``detections`` contract for the same partitions.
-        period: ``day``, ``week`` (ISO week ``YYYY-Www``) or ``month`` (``YYYY-MM``).
-        include_scenes: Whether to add the scene rows.
-
-    Returns:
-        A table with :data:`ROLLUP_SCHEMA`.
-    """
-    sql = _period_sql(_ROLLUP_SQL, period)
-    con = duckdb.connect()
-    try:
-        con.register("images", images)
-        con.register("detections", detections)
-        result = con.sql(sql, params={"include_scenes": include_scenes}).to_arrow_table()
-    finally:
-        con.close()
-    return result.cast(ROLLUP_SCHEMA)
-
-
-def ok_counts(images: pa.Table, period: Period) -> pa.Table:
-    """Ok images (distinct ids) and days with ok images per (location, period).
-
-    Unlike :func:`rollup` rows, this also covers periods whose ok images show no label.
-    """
-    sql = _period_sql("WITH" + _OK_CTE + " SELECT * FROM n ORDER BY location, period", period)
-    con = duckdb.connect()
-    try:
-        con.register("images", images)
-        result = con.sql(sql).to_arrow_table()
-    finally:
-        con.close()
-    return result.cast(OK_COUNTS_SCHEMA)
-
-
-# --- the comparison engine ----------------------------------------------------------------
-
-_COMPARE_SQL = """
-WITH base_n AS (
-    SELECT m.location, m.g, sum(o.ok_images) AS baseline_ok_images, count(*) AS baseline_units
-    FROM mapping m JOIN hist_ok o ON o.hloc = m.hloc AND o.unit = m.unit
-    WHERE o.ok_images > 0
-    GROUP BY m.location, m.g
-),
-base AS (
-    SELECT m.location, m.g, h.kind, h.label, h.fine_label, sum(h.images) AS baseline_images
-    FROM mapping m
-    JOIN hist h ON h.hloc = m.hloc AND h.unit = m.unit
-    JOIN hist_ok o ON o.hloc = m.hloc AND o.unit = m.unit AND o.ok_images > 0
-    GROUP BY m.location, m.g, h.kind, h.label, h.fine_label
-),
-keys AS (
-    SELECT location, g, kind, label, fine_label FROM cur
-    UNION
-    SELECT location, g, kind, label, fine_label FROM base
-),
-joined AS (
-    SELECT k.location, k.g, k.kind, k.label, k.fine_label,
-           coalesce(c.images, 0) AS images, coalesce(c.objects, 0) AS objects,
-           n.ok_images, coalesce(c.images, 0)::DOUBLE / n.ok_images AS share,
-           c.rank AS cur_rank,
-           {passthrough}
-           coalesce(b.baseline_images, 0) AS baseline_images,
-           coalesce(bn.baseline_ok_images, 0) AS baseline_ok_images,
-           coalesce(bn.baseline_units, 0) AS baseline_units
-    FROM keys k
-    JOIN cur_ok n ON n.location = k.location AND n.g = k.g AND n.ok_images > 0
-    LEFT JOIN cur c ON c.location = k.location AND c.g = k.g AND c.kind = k.kind
-         AND c.label = k.label AND c.fine_label IS NOT DISTINCT FROM k.fine_label
-    LEFT JOIN base b ON b.location = k.location AND b.g = k.g AND b.kind = k.kind
-         AND b.label = k.label AND b.fine_label IS NOT DISTINCT FROM k.fine_label
-    LEFT JOIN base_n bn ON bn.location = k.location AND bn.g = k.g
-)
-SELECT * EXCLUDE (cur_rank),
-       coalesce(cur_rank, coalesce(max(cur_rank) OVER rank_group, 0) + row_number() OVER (
-           PARTITION BY location, g, kind,
-                        CASE WHEN fine_label IS NULL THEN NULL ELSE label END,
-                        fine_label IS NULL, cur_rank IS NULL
-           ORDER BY label, fine_label))::INTEGER AS rank,
-       dense_rank() OVER (ORDER BY location, g) AS family
-FROM joined
-WINDOW rank_group AS (
-    PARTITION BY location, g, kind, CASE WHEN fine_label IS NULL THEN NULL ELSE label END,
-                 fine_label IS NULL)
-"""
-
-_SORT_SQL = """
-SELECT * EXCLUDE (family) FROM result
-ORDER BY location, g, list_position($order, {label}), p_adjusted NULLS LAST,
-         kind, label, fine_label NULLS FIRST
-"""
-
-Classifier = Callable[[dict[str, np.ndarray]], np.ndarray]
-
-
-def _nullable(values: np.ndarray) -> pa.Array:
-    return pa.array(values, type=pa.float64(), mask=~np.isfinite(values))
-
-
-def _compare(
-    cur: pa.Table,
-    cur_ok: pa.Table,
-    hist: pa.Table,
-    hist_ok: pa.Table,
-    mapping: pa.Table,
-    classify: Classifier,
-    label_column: str,
-    order: tuple[str, ...],
-    passthrough: tuple[str, ...] = (),
-) -> pa.Table:
-    """Test each current row against its pooled baseline.
-
-    Args:
-        cur: ``location, g, kind, label, fine_label, images, objects, rank`` (+ passthrough).
-        cur_ok: ``location, g, ok_images`` of every current unit.
-        hist: ``hloc, unit, kind, label, fine_label, images`` of the baseline units.
-        hist_ok: ``hloc, unit, ok_images`` of the baseline units.
-        mapping: ``location, g, hloc, unit``: which baseline units each current unit uses.
-        classify: Trend name per row from the numeric columns.
-        label_column: Name of the trend column.
-        order: Trend names in sort order.
-        passthrough: Columns of ``cur`` copied through (absent rows take any value of the unit).
-
-    Returns:
-        Rows with ``baseline_images, baseline_ok_images, baseline_share, baseline_units,
-        delta, lift, p_value, p_adjusted`` and the trend column added.
-    """
-    extra = "".join(
-        f"coalesce(c.{c}, max(c.{c}) OVER (PARTITION BY k.location, k.g)) AS {c}, "
-        for c in passthrough
-    )
-    con = duckdb.connect()
-    try:
-        for name, table in (
-            ("cur", cur),
-            ("cur_ok", cur_ok),
-            ("hist", hist),
-            ("hist_ok", hist_ok),
-            ("mapping", mapping),
-        ):
-            con.register(name, table)
-        joined = con.sql(_COMPARE_SQL.replace("{passthrough}", extra)).to_arrow_table()
-
-        col = {
-            name: joined.column(name).to_numpy(zero_copy_only=False)
-            for name in ("images", "ok_images", "baseline_images", "baseline_ok_images", "family")
-        }
-        images, ok = col["images"].astype(float), col["ok_images"].astype(float)
-        b_images, b_ok = (
-            col["baseline_images"].astype(float),
-            col["baseline_ok_images"].astype(float),
-        )
-        with np.errstate(divide="ignore", invalid="ignore"):
-            share = images / ok
-            b_share = np.where(b_ok > 0, b_images / b_ok, np.nan)
-            delta = share - b_share
-            lift = np.where(b_share > 0, share / b_share, np.nan)
-        p = two_proportion_pvalue(images, ok, b_images, b_ok)
-        p_adj = benjamini_hochberg(p, col["family"])
-        numbers = {
-            "images": images,
-            "ok_images": ok,
-            "baseline_images": b_images,
-            "baseline_ok_images": b_ok,
-            "delta": delta,
-            "p_adjusted": p_adj,
-        }
-        trend = classify(numbers)
-        result = (
-            joined.append_column("baseline_share", _nullable(b_share))
-            .append_column("delta", _nullable(delta))
-            .append_column("lift", _nullable(lift))
-            .append_column("p_value", _nullable(p))
-            .append_column("p_adjusted", _nullable(p_adj))
-            .append_column(label_column, pa.array(trend, type=pa.string()))
-        )
-        con.register("result", result)
-        return con.sql(
-            _SORT_SQL.replace("{label}", label_column), params={"order": list(order)}
-        ).to_arrow_table()
-    finally:
-        con.close()
+_KEY = ("kind", "label", "fine_label")
+_AUTHOR_COLUMNS = ("authors", "top_author_share", "author_entropy")
+_COUNT_COLUMNS = (*_KEY, "images", "objects", "rank", *_AUTHOR_COLUMNS)
+_OK_COLUMNS = ("ok_images", "ok_authors", "evidence")
 
 
 def _select(table: pa.Table, schema: pa.Schema, rename: Mapping[str, str]) -> pa.Table:
@@ -421,65 +114,114 @@ def _select(table: pa.Table, schema: pa.Schema, rename: Mapping[str, str]) -> pa
     return table.select(schema.names).cast(schema)
 
 
-# --- one location-day against its trailing window ------------------------------------------
-
-
-COMPARED_DAILY_SCHEMA = TRENDS_DAILY.schema
-"""Columns of :func:`compare_with_baseline`: the ``trends_daily`` columns plus the comparison."""
-
-_KEY = ("kind", "label", "fine_label")
-_COUNT_COLUMNS = (*_KEY, "images", "objects", "rank")
-
-
 def _trend_classifier(params: TrendParams) -> Classifier:
+    rules = params.rules
+
     def classify(v: dict[str, np.ndarray]) -> np.ndarray:
         return classify_trend(
-            v["delta"],
-            v["p_adjusted"],
-            v["ok_images"],
-            v["baseline_ok_images"],
-            v["images"],
-            v["baseline_images"],
-            alpha=params.alpha,
-            min_delta=params.min_delta,
-            min_images=params.min_images,
-            min_baseline_images=params.min_baseline_images,
+            delta=v["delta"],
+            p_adjusted=v["p_adjusted"],
+            ok_images=v["ok_images"],
+            baseline_ok_images=v["baseline_ok_images"],
+            images=v["images"],
+            baseline_images=v["baseline_images"],
+            authors=v["authors"],
+            top_author_share=v["top_author_share"],
+            rules=rules,
         )
 
     return classify
 
 
+def _with_columns(table: pa.Table, columns: Mapping[str, pa.DataType]) -> pa.Table:
+    """``table`` with any of ``columns`` it lacks added as nulls (counts built without authors)."""
+    for name, type_ in columns.items():
+        if name not in table.column_names:
+            table = table.append_column(name, pa.nulls(table.num_rows, type_))
+    return table
+
+
+_AUTHOR_TYPES = {
+    "authors": pa.int64(),
+    "ok_authors": pa.int64(),
+    "top_author_share": pa.float64(),
+    "author_entropy": pa.float64(),
+    "evidence": pa.string(),
+}
+
+
+def _unit_ok(rows: pa.Table, g: str) -> dict[tuple[str, Any], dict[str, Any]]:
+    """Per (location, unit): ``ok_images``, ``ok_authors``, ``evidence`` from count rows."""
+    if rows.num_rows == 0:
+        return {}
+    rows = _with_columns(rows, _AUTHOR_TYPES)
+    agg = rows.group_by(["location", g]).aggregate(
+        [("ok_images", "max"), ("ok_authors", "max"), ("evidence", "max")]
+    )
+    return {
+        (r["location"], r[g]): {
+            "ok_images": r["ok_images_max"],
+            "ok_authors": r["ok_authors_max"],
+            "evidence": r["evidence_max"],
+        }
+        for r in agg.to_pylist()
+    }
+
+
 def _ok_table(
-    rows: list[tuple[Any, Any, int]], names: tuple[str, str], g_type: pa.DataType
+    units: list[tuple[str, Any]],
+    ok: Mapping[tuple[str, Any], Mapping[str, Any]],
+    names: tuple[str, str],
+    g_type: pa.DataType,
+    weekday: bool = False,
 ) -> pa.Table:
+    """One row per unit with its ok counts (0 where unknown), as the engine expects."""
+    values = [ok.get(u, {}) for u in units]
+    columns = {
+        names[0]: pa.array([u[0] for u in units], pa.string()),
+        names[1]: pa.array([u[1] for u in units], g_type),
+        "ok_images": pa.array([int(v.get("ok_images") or 0) for v in values], pa.int64()),
+        "ok_authors": pa.array([v.get("ok_authors") for v in values], pa.int64()),
+        "evidence": pa.array([v.get("evidence") for v in values], pa.string()),
+        "weekday": pa.array([u[1].weekday() if weekday else -1 for u in units], pa.int64()),
+    }
+    return pa.table(columns)
+
+
+def _mapping(links: list[tuple[str, Any, str, Any, int]], g_type: pa.DataType) -> pa.Table:
+    """``location, g, hloc, unit, pos, weekday`` rows from ``(loc, g, hloc, unit, pos)``."""
     return pa.table(
         {
-            names[0]: pa.array([r[0] for r in rows], pa.string()),
-            names[1]: pa.array([r[1] for r in rows], g_type),
-            "ok_images": pa.array([r[2] for r in rows], pa.int64()),
+            "location": pa.array([x[0] for x in links], pa.string()),
+            "g": pa.array([x[1] for x in links], g_type),
+            "hloc": pa.array([x[2] for x in links], pa.string()),
+            "unit": pa.array([x[3] for x in links], g_type),
+            "pos": pa.array([x[4] for x in links], pa.int64()),
+            "weekday": pa.array(
+                [x[3].weekday() if isinstance(x[3], date) else -1 for x in links], pa.int64()
+            ),
         }
     )
 
 
-def _max_ok(table: pa.Table, g: str) -> dict[tuple[str, Any], int]:
-    if table.num_rows == 0:
-        return {}
-    agg = table.group_by(["location", g]).aggregate([("ok_images", "max")]).to_pylist()
-    return {(r["location"], r[g]): int(r["ok_images_max"]) for r in agg}
-
-
 def _ok_overrides(
     ok_by_day: Mapping[date, int] | pa.Table | None, locations: list[str]
-) -> dict[tuple[str, date], int]:
+) -> dict[tuple[str, date], dict[str, Any]]:
     if ok_by_day is None:
         return {}
     if isinstance(ok_by_day, pa.Table):
         out = {}
         for r in ok_by_day.to_pylist():
             for loc in [r["location"]] if r.get("location") else locations:
-                out[(loc, r["date"])] = int(r["ok_images"])
+                out[(loc, r["date"])] = {k: r.get(k) for k in _OK_COLUMNS}
         return out
-    return {(loc, d): int(n) for d, n in ok_by_day.items() for loc in locations}
+    return {(loc, d): {"ok_images": int(n)} for d, n in ok_by_day.items() for loc in locations}
+
+
+# --- one location-day against its trailing window ------------------------------------------
+
+COMPARED_DAILY_SCHEMA = TRENDS_DAILY.schema
+"""Columns of :func:`compare_with_baseline`: the ``trends_daily`` columns plus the comparison."""
 
 
 def compare_with_baseline(
@@ -492,16 +234,17 @@ def compare_with_baseline(
     """Compare a location-day's label shares with its trailing window.
 
     Args:
-        today: ``trends_daily`` rows of ``day`` (at least location, date, kind, label,
-            fine_label, images, objects, ok_images, share, rank; the model hashes are kept).
-        history: ``trends_daily`` rows of earlier days of the same location; rows outside
+        today: ``trends_daily`` count rows of ``day`` (at least location, date, kind, label,
+            fine_label, images, objects, ok_images, share, rank; the author columns and model
+            hashes are used when present, else authors are taken to be the images).
+        history: Count rows of earlier days of the same location; rows outside
             ``[day - window_days, day - 1]`` are ignored.
         ok_by_day: Ok images per day (a ``{date: n}`` dict, or a table with ``date``,
-            ``ok_images`` and optionally ``location``). It is needed for days whose ok images
-            show no label (no rows in ``history``); days not in it fall back to the
-            ``ok_images`` of their rows, and days in neither count as days without data.
+            ``ok_images`` and optionally ``ok_authors``, ``evidence``, ``location``). It is
+            needed for days whose ok images show no label (no rows in ``history``); days not in
+            it fall back to the values of their rows, and days in neither have no data.
         day: The day compared.
-        params: Window and thresholds.
+        params: Window, model and thresholds.
 
     Returns:
         A table with :data:`COMPARED_DAILY_SCHEMA`: today's rows plus the labels seen in the
@@ -509,8 +252,10 @@ def compare_with_baseline(
         insufficient.
     """
     params = params or TrendParams()
+    today = _with_columns(today, _AUTHOR_TYPES)
+    history = _with_columns(history, _AUTHOR_TYPES)
     today = today.filter(pc.equal(today.column("date"), pa.scalar(day, pa.date32())))
-    window = [day - timedelta(days=k) for k in range(params.window_days, 0, -1)]
+    window = window_days(day, params.window_days)
     if history.num_rows:
         in_window = pc.is_in(history.column("date"), pa.array(window, pa.date32()))
         history = history.filter(in_window)
@@ -520,34 +265,32 @@ def compare_with_baseline(
     if isinstance(ok_by_day, pa.Table) and "location" in ok_by_day.column_names and not locations:
         locations = sorted(set(ok_by_day.column("location").to_pylist()))
 
-    ok = _max_ok(history, "date") | _max_ok(today, "date") | _ok_overrides(ok_by_day, locations)
-    cur_ok = _ok_table(
-        [(loc, day, ok.get((loc, day), 0)) for loc in locations], ("location", "g"), pa.date32()
-    )
+    ok = _unit_ok(history, "date") | _unit_ok(today, "date") | _ok_overrides(ok_by_day, locations)
+    cur_ok = _ok_table([(loc, day) for loc in locations], ok, ("location", "g"), pa.date32(), True)
     hist_ok = _ok_table(
-        [(loc, d, ok.get((loc, d), 0)) for loc in locations for d in window],
-        ("hloc", "unit"),
-        pa.date32(),
+        [(loc, d) for loc in locations for d in window], ok, ("hloc", "unit"), pa.date32()
     )
-    mapping = pa.table(
-        {
-            "location": pa.array([loc for loc in locations for _ in window], pa.string()),
-            "g": pa.array([day for _ in locations for _ in window], pa.date32()),
-            "hloc": pa.array([loc for loc in locations for _ in window], pa.string()),
-            "unit": pa.array([d for _ in locations for d in window], pa.date32()),
-        }
-    )
+    links = [(loc, day, loc, d, i) for loc in locations for i, d in enumerate(window)]
     passthrough = tuple(
         c for c in ("detector_sha256", "classifier_sha256") if c in today.column_names
     )
     cur = today.select(["location", "date", *_COUNT_COLUMNS, *passthrough]).rename_columns(
         ["location", "g", *_COUNT_COLUMNS, *passthrough]
     )
-    hist = history.select(["location", "date", *_KEY, "images"]).rename_columns(
-        ["hloc", "unit", *_KEY, "images"]
+    hist = history.select(["location", "date", *_KEY, "images", "authors"]).rename_columns(
+        ["hloc", "unit", *_KEY, "images", "authors"]
     )
-    result = _compare(
-        cur, cur_ok, hist, hist_ok, mapping, _trend_classifier(params), "trend", TRENDS, passthrough
+    result = compare_units(
+        cur,
+        cur_ok,
+        hist,
+        hist_ok,
+        _mapping(links, pa.date32()),
+        _trend_classifier(params),
+        "trend",
+        TRENDS,
+        params.model,
+        passthrough,
     )
     for name in ("detector_sha256", "classifier_sha256"):
         if name not in result.column_names:
@@ -561,10 +304,12 @@ COMPARED_PERIOD_SCHEMA = TRENDS_WEEKLY.schema
 """Columns of :func:`compare_periods`: the rollup columns plus the comparison."""
 
 
-def _period_ok(rows: pa.Table, ok: pa.Table | None) -> dict[tuple[str, str], int]:
-    out = _max_ok(rows, "period")
+def _period_ok(rows: pa.Table, ok: pa.Table | None) -> dict[tuple[str, str], dict[str, Any]]:
+    out = _unit_ok(rows, "period")
     if ok is not None:
-        out |= {(r["location"], r["period"]): int(r["ok_images"]) for r in ok.to_pylist()}
+        out |= {
+            (r["location"], r["period"]): {k: r[k] for k in _OK_COLUMNS} for r in ok.to_pylist()
+        }
     return out
 
 
@@ -577,13 +322,16 @@ def compare_periods(
     """Compare each (location, period) of ``current`` with the N periods before it.
 
     N is ``params.weekly_window`` for weeks, ``params.monthly_window`` for months and
-    ``params.window_days`` for days; the kind of period is read from the keys.
+    ``params.window_days`` for days; the kind of period is read from the keys. Periods have no
+    weekly rhythm; with fewer than ``min_dispersion_units`` earlier periods the dispersion is
+    the conservative default.
 
     Args:
-        current: :func:`rollup` rows of the periods judged.
-        previous: :func:`rollup` rows of earlier periods (extra periods are ignored).
-        params: Windows and thresholds.
-        ok: Optional :func:`ok_counts` of both, for periods whose ok images show no label.
+        current: :func:`~trendscope.trends.counting.rollup` rows of the periods judged.
+        previous: Rollup rows of earlier periods (extra periods are ignored).
+        params: Windows, model and thresholds.
+        ok: Optional :func:`~trendscope.trends.counting.ok_counts` of both, for periods whose
+            ok images show no label.
 
     Returns:
         A table with :data:`COMPARED_PERIOD_SCHEMA`.
@@ -598,40 +346,31 @@ def compare_periods(
         units = sorted(set(units) | extra)
     ok_map = _period_ok(previous, ok) | _period_ok(current, ok)
     links = [
-        (loc, p, prev)
+        (loc, p, loc, prev, i)
         for loc, p in units
-        for prev in previous_periods(p, params.window(period_kind(p)))
+        for i, prev in enumerate(previous_periods(p, params.window(period_kind(p))))
     ]
-    cur_ok = _ok_table(
-        [(loc, p, ok_map.get((loc, p), 0)) for loc, p in units], ("location", "g"), pa.string()
-    )
-    hist_units = sorted({(loc, q) for loc, _, q in links})
-    hist_ok = _ok_table(
-        [(loc, q, ok_map.get((loc, q), 0)) for loc, q in hist_units], ("hloc", "unit"), pa.string()
-    )
-    mapping = pa.table(
-        {
-            "location": pa.array([x[0] for x in links], pa.string()),
-            "g": pa.array([x[1] for x in links], pa.string()),
-            "hloc": pa.array([x[0] for x in links], pa.string()),
-            "unit": pa.array([x[2] for x in links], pa.string()),
-        }
-    )
+    cur_ok = _ok_table(units, ok_map, ("location", "g"), pa.string())
+    hist_units = sorted({(loc, q) for loc, _, _, q, _ in links})
+    hist_ok = _ok_table(hist_units, ok_map, ("hloc", "unit"), pa.string())
+    current = _with_columns(current, _AUTHOR_TYPES)
+    previous = _with_columns(previous, _AUTHOR_TYPES)
     cur = current.select(["location", "period", *_COUNT_COLUMNS]).rename_columns(
         ["location", "g", *_COUNT_COLUMNS]
     )
-    hist = previous.select(["location", "period", *_KEY, "images"]).rename_columns(
-        ["hloc", "unit", *_KEY, "images"]
+    hist = previous.select(["location", "period", *_KEY, "images", "authors"]).rename_columns(
+        ["hloc", "unit", *_KEY, "images", "authors"]
     )
-    result = _compare(
+    result = compare_units(
         cur,
         cur_ok,
         hist,
         hist_ok,
-        mapping,
+        _mapping(links, pa.string()),
         _trend_classifier(params),
         "trend",
         TRENDS,
+        params.model,
     )
     return _select(
         _with_period_columns(result, current, ok),
@@ -659,7 +398,7 @@ def _with_period_columns(result: pa.Table, current: pa.Table, ok: pa.Table | Non
 
 COMPARED_LOCATIONS_SCHEMA = pa.schema(
     [
-        *ROLLUP_SCHEMA,
+        *ROLLUP_FIELDS,
         pa.field("others_images", pa.int64(), nullable=False),
         pa.field("others_ok_images", pa.int64(), nullable=False),
         pa.field("others_share", pa.float64()),
@@ -676,17 +415,19 @@ COMPARED_LOCATIONS_SCHEMA = pa.schema(
 def compare_locations(
     period_counts: pa.Table, params: TrendParams | None = None, ok: pa.Table | None = None
 ) -> pa.Table:
-    """Compare each location's share of a period with the pooled share of all other locations.
+    """Compare each location's share of a period with the other locations.
 
-    Labels seen elsewhere but not at a location appear there with ``images = 0``. The test and
-    Benjamini-Hochberg (per location-period) are those of :func:`compare_with_baseline`;
-    ``insufficient`` when the location has fewer than ``min_images`` ok images or the others
-    fewer than ``min_baseline_images``.
+    Each other location is a baseline unit, so the spread between locations is the ordinary
+    variation a location is judged against (the conservative default below
+    ``min_dispersion_units`` other locations). Labels seen elsewhere but not at a location
+    appear there with ``images = 0``. ``insufficient`` when the location has fewer than
+    ``min_images`` ok images or the others fewer than ``min_baseline_images``.
 
     Args:
-        period_counts: :func:`rollup` rows of one or more periods, all locations.
-        params: Thresholds.
-        ok: Optional :func:`ok_counts`, for locations whose ok images show no label.
+        period_counts: Rollup rows of one or more periods, all locations.
+        params: Model and thresholds.
+        ok: Optional :func:`~trendscope.trends.counting.ok_counts`, for locations whose ok
+            images show no label.
 
     Returns:
         A table with :data:`COMPARED_LOCATIONS_SCHEMA`.
@@ -694,46 +435,38 @@ def compare_locations(
     params = params or TrendParams()
     ok_map = _period_ok(period_counts, ok)
     units = sorted(ok_map)
-    links = [(loc, p, other) for loc, p in units for other, q in units if q == p and other != loc]
-    ok_table = _ok_table(
-        [(loc, p, n) for (loc, p), n in ok_map.items()], ("hloc", "unit"), pa.string()
-    )
-    mapping = pa.table(
-        {
-            "location": pa.array([x[0] for x in links], pa.string()),
-            "g": pa.array([x[1] for x in links], pa.string()),
-            "hloc": pa.array([x[2] for x in links], pa.string()),
-            "unit": pa.array([x[1] for x in links], pa.string()),
-        }
-    )
+    links = []
+    for loc, p in units:
+        others = [other for other, q in units if q == p and other != loc]
+        links += [(loc, p, other, p, i) for i, other in enumerate(others)]
+    period_counts = _with_columns(period_counts, _AUTHOR_TYPES)
     cur = period_counts.select(["location", "period", *_COUNT_COLUMNS]).rename_columns(
         ["location", "g", *_COUNT_COLUMNS]
     )
-    hist = period_counts.select(["location", "period", *_KEY, "images"]).rename_columns(
-        ["hloc", "unit", *_KEY, "images"]
+    hist = period_counts.select(["location", "period", *_KEY, "images", "authors"]).rename_columns(
+        ["hloc", "unit", *_KEY, "images", "authors"]
     )
+    rules = params.rules
 
     def classify(v: dict[str, np.ndarray]) -> np.ndarray:
         return classify_comparison(
-            v["delta"],
-            v["p_adjusted"],
-            v["ok_images"],
-            v["baseline_ok_images"],
-            alpha=params.alpha,
-            min_delta=params.min_delta,
-            min_images=params.min_images,
-            min_others_images=params.min_baseline_images,
+            delta=v["delta"],
+            p_adjusted=v["p_adjusted"],
+            ok_images=v["ok_images"],
+            others_ok_images=v["baseline_ok_images"],
+            rules=rules,
         )
 
-    result = _compare(
+    result = compare_units(
         cur,
-        ok_table.rename_columns(["location", "g", "ok_images"]),
+        _ok_table(units, ok_map, ("location", "g"), pa.string()),
         hist,
-        ok_table,
-        mapping,
+        _ok_table(units, ok_map, ("hloc", "unit"), pa.string()),
+        _mapping(links, pa.string()),
         classify,
         "comparison",
         COMPARISONS,
+        params.model,
     )
     rename = {
         "g": "period",
@@ -749,6 +482,44 @@ def compare_locations(
 # --- one call for the pipeline ---------------------------------------------------------------
 
 
+def trends_for_days(
+    images: pa.Table,
+    detections: pa.Table,
+    days: list[date],
+    params: TrendParams | None = None,
+    include_scenes: bool = True,
+) -> dict[date, pa.Table]:
+    """Each of ``days`` compared with its window, counting the image-level rows once.
+
+    Args:
+        images: ``images`` rows of one location for ``days`` and the window days before them.
+        detections: The matching ``detections`` rows.
+        days: The days judged.
+        params: Window, model and thresholds.
+        include_scenes: Whether to add the scene rows.
+
+    Returns:
+        ``{day: table}``, each with :data:`COMPARED_DAILY_SCHEMA`.
+    """
+    params = params or TrendParams()
+    counts = daily_counts(images, detections, include_scenes)
+    ok = ok_counts(images, "day")
+    ok = pa.table(
+        {
+            "location": ok.column("location"),
+            "date": ok.column("period_start"),
+            **{c: ok.column(c) for c in _OK_COLUMNS},
+        }
+    )
+    out = {}
+    for day in days:
+        on_day = pc.equal(counts.column("date"), pa.scalar(day, pa.date32()))
+        out[day] = compare_with_baseline(
+            counts.filter(on_day), counts.filter(pc.invert(on_day)), ok, day, params
+        )
+    return out
+
+
 def trends_for_day(
     images: pa.Table,
     detections: pa.Table,
@@ -756,30 +527,5 @@ def trends_for_day(
     params: TrendParams | None = None,
     include_scenes: bool = True,
 ) -> pa.Table:
-    """Daily counts of ``day`` compared with its window, from image-level rows of the window.
-
-    Args:
-        images: ``images`` rows of one location for ``day`` and the window days before it.
-        detections: The matching ``detections`` rows.
-        day: The day judged.
-        params: Window and thresholds.
-        include_scenes: Whether to add the scene rows.
-
-    Returns:
-        A table with :data:`COMPARED_DAILY_SCHEMA`.
-    """
-    params = params or TrendParams()
-    daily = rollup(images, detections, "day", include_scenes)
-    daily = daily.append_column("date", daily.column("period_start"))
-    on_day = pc.equal(daily.column("date"), pa.scalar(day, pa.date32()))
-    ok = ok_counts(images, "day")
-    ok = pa.table(
-        {
-            "location": ok.column("location"),
-            "date": ok.column("period_start"),
-            "ok_images": ok.column("ok_images"),
-        }
-    )
-    return compare_with_baseline(
-        daily.filter(on_day), daily.filter(pc.invert(on_day)), ok, day, params
-    )
+    """Daily counts of ``day`` compared with its window (see :func:`trends_for_days`)."""
+    return trends_for_days(images, detections, [day], params, include_scenes)[day]

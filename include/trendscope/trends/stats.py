@@ -1,27 +1,35 @@
-"""Statistics behind trend labels: two-proportion tests, Benjamini-Hochberg, classification.
+"""Statistics behind trend labels: a model of ordinary variation, its test, and the flags.
 
-Everything here is pure numpy/scipy and vectorised over rows, so one call scores every label of
-a location-day (or of a whole rollup) at once.
+Everything is numpy/scipy and vectorised over rows, so one call scores every label of a
+location-day (or of a whole rollup) at once. ``docs/methodology.md`` explains the method with
+formulas and a worked example; in short, for each row (a label in a location-day):
 
-Test used by :func:`two_proportion_pvalue` (two-sided, H0: both samples share one proportion):
-
-* **Pooled two-proportion z-test** when every expected cell count of the 2x2 table
-  (``n1*p``, ``n1*(1-p)``, ``n2*p``, ``n2*(1-p)`` with ``p`` the pooled share) is at least
-  ``min_expected`` (default 5, the usual rule of thumb for the normal approximation).
-* **Fisher's exact test** (``scipy.stats.fisher_exact``, two-sided: the sum of the probabilities
-  of all tables with the same margins that are no more likely than the observed one) otherwise,
-  which covers rare labels, brand-new labels and small days. Those rows are few, so they are
-  tested one by one.
-* ``NaN`` ("not tested") when either sample is empty (``n == 0``) or a count is impossible
-  (negative, or more successes than trials).
-
-:func:`benjamini_hochberg` controls the false discovery rate over the labels tested together
-(one location-day, one location-period); ``NaN`` p-values are not counted as tests.
+* **Counts.** ``x_t`` authors showing the label out of ``n_t`` authors posting ok images, on
+  each baseline unit ``t`` (a window day, an earlier period or another location), and ``x0`` of
+  ``n0`` now. Authors, not images, so one account's burst is one piece of evidence.
+* **Baseline.** The pooled share ``mu = sum x_t / sum n_t``.
+* **Weekly rhythm** (daily comparisons, when the window holds at least ``weekly_min_weeks``
+  days of today's weekday): the weekday's pooled share ``m_w``, shrunk towards ``mu`` by how
+  much weekdays really differ (empirical Bayes: ``lambda = s_b^2 / (s_b^2 + Var m_w)``).
+  Expected today: ``e0 = mu + lambda (m_w0 - mu)``.
+* **Dispersion.** Day-to-day variation beyond binomial: the shares are taken as
+  ``x_t ~ Binomial(n_t, p_t)`` with ``p_t`` varying around the expectation with variance
+  ``tau^2`` (a beta-binomial model), and ``tau^2`` is estimated by moments from the residuals
+  of the window (around the weekday means when the weekly rhythm is used). With fewer than
+  ``min_dispersion_units`` baseline units, ``tau^2 = default_icc * mu (1 - mu)``.
+* **Test.** Today's count is compared with the beta-binomial predictive distribution of mean
+  ``e0`` and variance ``e0 (1 - e0) / n0 + tau^2 + Var(e0)`` (binomial noise, ordinary daily
+  variation and the uncertainty of the estimate); the p-value is two-sided (twice the smaller
+  tail, at most 1). A label never seen in the baseline is tested one-sided against the
+  detector's false-positive floor ``false_positive_rate`` instead.
+* :func:`benjamini_hochberg` adjusts the p-values of one family (one location-day or
+  location-period: label totals, their fine labels and scenes together).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats as _sps
@@ -40,52 +48,200 @@ SIMILAR = "similar"
 COMPARISONS = (HIGHER, LOWER, SIMILAR, INSUFFICIENT)
 """Names of a location's share compared with all other locations, in sort order."""
 
-MIN_EXPECTED = 5.0
-"""Smallest expected cell count for which the z-test is used instead of Fisher's exact test."""
+DELTA_TOLERANCE = 1e-9
+"""Slack when comparing ``|delta|`` with ``min_delta``: shares are ratios of counts, so a
+difference of exactly ``min_delta`` must not fall either side of it by rounding."""
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    """Knobs of the model of ordinary variation (mirrors ``TrendsConfig``).
+
+    Attributes:
+        min_dispersion_units: Fewest baseline units with data to estimate the dispersion.
+        default_icc: Dispersion used below that, as an intra-class correlation
+            ``tau^2 / (mu (1 - mu))`` (0.01 doubles the sd of a 300-author day's share).
+        weekly_rhythm: Judge a day against its weekday when the window allows it.
+        weekly_min_weeks: Fewest baseline days of today's weekday to use the weekly rhythm.
+        false_positive_rate: Share of images a detector labels wrongly with any one label;
+            a label never seen before must clearly exceed it to be ``new``.
+    """
+
+    min_dispersion_units: int = 7
+    default_icc: float = 0.01
+    weekly_rhythm: bool = True
+    weekly_min_weeks: int = 3
+    false_positive_rate: float = 0.005
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """What the model expects of each row (arrays of one value per row).
+
+    Attributes:
+        pooled: Pooled baseline share ``mu`` (NaN without baseline data).
+        expected: Expected share now ``e0`` (``pooled`` plus the weekday effect).
+        weekday_effect: ``expected - pooled`` where the weekly rhythm was used, else NaN.
+        tau2: Variance of the daily share beyond binomial.
+        var_expected: Variance of the estimate ``e0``.
+        units: Baseline units with data.
+    """
+
+    pooled: np.ndarray
+    expected: np.ndarray
+    weekday_effect: np.ndarray
+    tau2: np.ndarray
+    var_expected: np.ndarray
+    units: np.ndarray
 
 
 def _f(a: object) -> np.ndarray:
     return np.asarray(a, dtype=np.float64)
 
 
-def two_proportion_pvalue(
-    x1: Sequence[float] | np.ndarray,
-    n1: Sequence[float] | np.ndarray,
-    x2: Sequence[float] | np.ndarray,
-    n2: Sequence[float] | np.ndarray,
-    min_expected: float = MIN_EXPECTED,
-) -> np.ndarray:
-    """Two-sided p-values that ``x1/n1`` and ``x2/n2`` come from one proportion.
+def _sum(a: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    return np.where(mask, a, 0.0).sum(axis=-1)
+
+
+def baseline_model(
+    x: np.ndarray,
+    n: np.ndarray,
+    weekday: np.ndarray | None = None,
+    today_weekday: np.ndarray | None = None,
+    params: ModelParams | None = None,
+) -> Baseline:
+    """Estimate each row's expected share and ordinary variation from its baseline units.
 
     Args:
-        x1: Successes in the first sample (e.g. today's images showing a label).
-        n1: Size of the first sample (today's ok images).
-        x2: Successes in the second sample (baseline images showing the label).
-        n2: Size of the second sample (baseline ok images).
-        min_expected: Below this smallest expected cell count Fisher's exact test is used.
+        x: ``(rows, units)`` successes per baseline unit (authors showing the label).
+        n: ``(rows, units)`` trials per unit (authors posting); 0 marks a unit without data.
+        weekday: ``(units,)`` or ``(rows, units)`` weekday (0 = Monday) of each unit, or None
+            when units are not days (periods, locations).
+        today_weekday: ``(rows,)`` weekday of the day judged.
+        params: Dispersion and weekly-rhythm settings.
 
     Returns:
-        A float array broadcast from the inputs; ``NaN`` where a sample is empty or invalid.
+        The :class:`Baseline` of every row.
     """
-    x1, n1, x2, n2 = np.broadcast_arrays(_f(x1), _f(n1), _f(x2), _f(n2))
-    out = np.full(x1.shape, np.nan)
-    valid = (n1 > 0) & (n2 > 0) & (x1 >= 0) & (x2 >= 0) & (x1 <= n1) & (x2 <= n2)
-    if not valid.any():
-        return out
+    params = params or ModelParams()
+    x, n = np.atleast_2d(_f(x)), np.atleast_2d(_f(n))
+    has = n > 0
+    k = has.sum(axis=1).astype(np.float64)
+    sx, sn = _sum(x, has), _sum(n, has)
     with np.errstate(divide="ignore", invalid="ignore"):
-        pooled = (x1 + x2) / (n1 + n2)
-        expected = np.minimum(np.minimum(n1, n2) * pooled, np.minimum(n1, n2) * (1.0 - pooled))
-        z_rows = valid & (expected >= min_expected)
-        se = np.sqrt(pooled * (1.0 - pooled) * (1.0 / n1 + 1.0 / n2))
-        z = (x1 / n1 - x2 / n2) / se
-    out[z_rows] = 2.0 * _sps.norm.sf(np.abs(z[z_rows]))
-    exact_rows = np.flatnonzero(valid & ~z_rows)
-    flat = [a.reshape(-1) for a in (x1, n1, x2, n2)]
-    flat_out = out.reshape(-1)
-    for i in exact_rows:
-        a, n_a, b, n_b = (round(float(v[i])) for v in flat)
-        flat_out[i] = _sps.fisher_exact([[a, n_a - a], [b, n_b - b]]).pvalue
-    return np.minimum(out, 1.0)
+        mu = np.where(sn > 0, sx / sn, np.nan)
+        s = np.where(has, x / np.where(has, n, 1.0), 0.0)
+        pq = mu * (1.0 - mu)
+        v = np.where(has, pq[:, None] / np.where(has, n, 1.0), 0.0)
+        # pooled: residuals around mu (df k - 1)
+        resid = _sum((s - mu[:, None]) ** 2, has)
+        tau2 = (resid - _sum(v, has) * (1.0 - 1.0 / k)) / (k - 1.0)
+        sn2 = _sum(n**2, has)
+    expected = mu.copy()
+    effect = np.full(mu.shape, np.nan)
+    lam0 = np.zeros(mu.shape)
+    var_w0 = np.zeros(mu.shape)
+
+    if params.weekly_rhythm and weekday is not None and today_weekday is not None:
+        wd = np.broadcast_to(np.asarray(weekday), x.shape)
+        tw = np.asarray(today_weekday).reshape(-1)
+        xw = np.stack([_sum(x, has & (wd == w)) for w in range(7)], axis=1)
+        nw = np.stack([_sum(n, has & (wd == w)) for w in range(7)], axis=1)
+        kw = np.stack([(has & (wd == w)).sum(axis=1) for w in range(7)], axis=1).astype(float)
+        n2w = np.stack([_sum(n**2, has & (wd == w)) for w in range(7)], axis=1)
+        present = kw > 0
+        n_days = kw.sum(axis=1)
+        n_weekdays = present.sum(axis=1)
+        k_today = np.take_along_axis(kw, tw[:, None], axis=1)[:, 0]
+        use = (k_today >= params.weekly_min_weeks) & (n_days - n_weekdays >= 2)
+        if use.any():
+            with np.errstate(divide="ignore", invalid="ignore"):
+                mw = np.where(present, xw / np.where(present, nw, 1.0), mu[:, None])
+                kt = np.take_along_axis(kw, np.where(has, wd, 0), axis=1)
+                mt = np.take_along_axis(mw, np.where(has, wd, 0), axis=1)
+                resid_w = _sum((s - mt) ** 2, has)
+                corr = _sum(v * (1.0 - 1.0 / np.where(has, kt, 1.0)), has)
+                tau2_w = np.maximum(0.0, (resid_w - corr) / (n_days - n_weekdays))
+                var_mw = np.where(
+                    present,
+                    (pq[:, None] * nw + tau2_w[:, None] * n2w) / np.where(present, nw, 1.0) ** 2,
+                    np.inf,
+                )
+                spread = _sum((mw - mu[:, None]) ** 2, present) / np.maximum(n_weekdays - 1, 1)
+                mean_var = _sum(var_mw, present) / np.maximum(n_weekdays, 1)
+                s_b2 = np.maximum(0.0, spread - mean_var)
+                v0 = np.take_along_axis(var_mw, tw[:, None], axis=1)[:, 0]
+                m0 = np.take_along_axis(mw, tw[:, None], axis=1)[:, 0]
+                lam = np.where(s_b2 > 0, s_b2 / (s_b2 + v0), 0.0)
+            expected = np.where(use, mu + lam * (m0 - mu), expected)
+            effect = np.where(use, expected - mu, np.nan)
+            tau2 = np.where(use, tau2_w, tau2)
+            lam0 = np.where(use, lam, 0.0)
+            var_w0 = np.where(use, v0, 0.0)
+
+    tau2 = np.maximum(np.nan_to_num(tau2, nan=0.0), 0.0)
+    few = k < params.min_dispersion_units
+    tau2 = np.where(few, params.default_icc * np.nan_to_num(pq), tau2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        var_mu = np.where(sn > 0, (pq * sn + tau2 * sn2) / sn**2, np.nan)
+    var_expected = (1.0 - lam0) * var_mu + lam0 * var_w0
+    return Baseline(
+        pooled=mu,
+        expected=np.clip(expected, 0.0, 1.0),
+        weekday_effect=effect,
+        tau2=tau2,
+        var_expected=var_expected,
+        units=k,
+    )
+
+
+def predictive_test(
+    x0: Sequence[float] | np.ndarray,
+    n0: Sequence[float] | np.ndarray,
+    baseline: Baseline,
+    false_positive_rate: float = ModelParams.false_positive_rate,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Test each row's count now against the baseline's predictive distribution.
+
+    Args:
+        x0: Successes now (authors showing the label).
+        n0: Trials now (authors posting ok images).
+        baseline: The rows' :func:`baseline_model`.
+        false_positive_rate: Floor a label never seen in the baseline is tested against.
+
+    Returns:
+        ``(statistic, p_value)``: the standardised difference ``(x0/n0 - e0) / sd`` and the
+        two-sided beta-binomial p-value; for a label never seen before, the one-sided binomial
+        p-value of ``x0`` or more against the false-positive floor. NaN where untestable
+        (no data now or in the baseline).
+    """
+    x0, n0 = _f(x0).reshape(-1), _f(n0).reshape(-1)
+    e = baseline.expected
+    stat = np.full(x0.shape, np.nan)
+    p = np.full(x0.shape, np.nan)
+    valid = (n0 > 0) & (x0 >= 0) & (x0 <= n0) & np.isfinite(e) & (baseline.units > 0)
+    unseen = valid & (baseline.pooled <= 0)
+    seen = valid & ~unseen & (e < 1.0)
+    extra = baseline.tau2 + np.nan_to_num(baseline.var_expected)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pq = e * (1.0 - e)
+        sd = np.sqrt(pq / n0 + extra)
+        stat[seen] = ((x0 / n0 - e) / sd)[seen]
+        icc = np.clip(extra / pq, 1e-12, 0.5)
+    ab = (1.0 - icc) / icc
+    a, b = e * ab, (1.0 - e) * ab
+    i = np.flatnonzero(seen)
+    if i.size:
+        lower = _sps.betabinom.cdf(x0[i], n0[i], a[i], b[i])
+        upper = _sps.betabinom.sf(x0[i] - 1.0, n0[i], a[i], b[i])
+        p[i] = np.minimum(1.0, 2.0 * np.minimum(lower, upper))
+    j = np.flatnonzero(unseen)
+    if j.size:
+        p[j] = _sps.binom.sf(x0[j] - 1.0, n0[j], false_positive_rate)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            fp = false_positive_rate
+            stat[j] = (x0[j] / n0[j] - fp) / np.sqrt(fp * (1.0 - fp) / n0[j])
+    return stat, p
 
 
 def benjamini_hochberg(
@@ -116,72 +272,106 @@ def benjamini_hochberg(
     return out
 
 
-def _direction(
-    delta: np.ndarray,
-    p_adjusted: np.ndarray,
-    alpha: float,
-    min_delta: float,
-    up: str,
-    down: str,
-    same: str,
-) -> np.ndarray:
-    significant = (p_adjusted < alpha) & (np.abs(delta) >= min_delta)
-    out = np.full(delta.shape, same, dtype=object)
-    out[significant & (delta > 0)] = up
-    out[significant & (delta < 0)] = down
-    return out
+@dataclass(frozen=True)
+class Rules:
+    """Thresholds that turn a tested row into a trend name (mirrors ``TrendsConfig``).
+
+    Attributes:
+        alpha: False-discovery rate for the adjusted p-values.
+        min_delta: Smallest absolute share difference called ``rising``/``falling``.
+        min_images: Fewest ok images now to judge a trend.
+        min_baseline_images: Fewest ok images in the baseline.
+        min_authors: Fewest distinct authors showing a label for it to be ``rising``.
+        max_top_author_share: Largest share of its images one author may post for ``rising``.
+        new_min_images: Fewest images of a label never seen before for it to be ``new``.
+        new_min_authors: Fewest distinct authors of such a label for ``new``.
+    """
+
+    alpha: float = 0.05
+    min_delta: float = 0.02
+    min_images: int = 20
+    min_baseline_images: int = 50
+    min_authors: int = 5
+    max_top_author_share: float = 0.5
+    new_min_images: int = 5
+    new_min_authors: int = 3
+
+
+def _significant(delta: np.ndarray, p_adjusted: np.ndarray, rules: Rules) -> np.ndarray:
+    return (p_adjusted < rules.alpha) & (np.abs(delta) >= rules.min_delta - DELTA_TOLERANCE)
 
 
 def classify_trend(
+    *,
     delta: Sequence[float] | np.ndarray,
     p_adjusted: Sequence[float] | np.ndarray,
     ok_images: Sequence[float] | np.ndarray,
     baseline_ok_images: Sequence[float] | np.ndarray,
     images: Sequence[float] | np.ndarray,
     baseline_images: Sequence[float] | np.ndarray,
-    *,
-    alpha: float = 0.05,
-    min_delta: float = 0.02,
-    min_images: int = 20,
-    min_baseline_images: int = 50,
+    authors: Sequence[float] | np.ndarray,
+    top_author_share: Sequence[float] | np.ndarray,
+    rules: Rules | None = None,
 ) -> np.ndarray:
-    """Trend name per row, first rule that applies wins.
+    """Trend name per row; the first rule that applies wins.
 
-    1. ``insufficient``: ``ok_images < min_images`` or ``baseline_ok_images < min_baseline_images``.
-    2. ``new``: never seen in the baseline (``baseline_images == 0``) but seen now.
-    3. ``rising`` / ``falling``: ``p_adjusted < alpha`` and ``|delta| >= min_delta``, by the
-       sign of ``delta`` (share minus baseline share).
-    4. ``stable`` otherwise (including untested rows with enough data).
+    1. ``insufficient``: ``ok_images < min_images`` or ``baseline_ok_images <
+       min_baseline_images``.
+    2. A label never seen in the baseline (``baseline_images == 0``) but seen now is ``new``
+       when it has ``new_min_images`` images from ``new_min_authors`` authors and
+       ``p_adjusted < alpha`` against the false-positive floor; otherwise ``insufficient``.
+    3. ``rising``: ``p_adjusted < alpha``, ``delta >= min_delta``, at least ``min_authors``
+       authors and ``top_author_share <= max_top_author_share``.
+    4. ``falling``: ``p_adjusted < alpha`` and ``delta <= -min_delta``.
+    5. ``stable`` otherwise (including a rise carried by too few authors, and untested rows).
+
+    ``|delta|`` is compared with ``min_delta`` with a tolerance of :data:`DELTA_TOLERANCE`.
 
     Returns:
         An object array of trend names (see :data:`TRENDS`).
     """
+    rules = rules or Rules()
     delta, p_adj = _f(delta), _f(p_adjusted)
-    out = _direction(delta, p_adj, alpha, min_delta, RISING, FALLING, STABLE)
-    out[(_f(baseline_images) == 0) & (_f(images) > 0)] = NEW
-    out[(_f(ok_images) < min_images) | (_f(baseline_ok_images) < min_baseline_images)] = (
-        INSUFFICIENT
+    images, authors, top = _f(images), _f(authors), _f(top_author_share)
+    significant = _significant(delta, p_adj, rules)
+    spread = (authors >= rules.min_authors) & (top <= rules.max_top_author_share + DELTA_TOLERANCE)
+    out = np.full(delta.shape, STABLE, dtype=object)
+    out[significant & (delta > 0) & spread] = RISING
+    out[significant & (delta < 0)] = FALLING
+    unseen = (_f(baseline_images) == 0) & (images > 0)
+    supported = (
+        (images >= rules.new_min_images)
+        & (authors >= rules.new_min_authors)
+        & (p_adj < rules.alpha)
     )
+    out[unseen] = np.where(supported[unseen], NEW, INSUFFICIENT)
+    out[
+        (_f(ok_images) < rules.min_images) | (_f(baseline_ok_images) < rules.min_baseline_images)
+    ] = INSUFFICIENT
     return out
 
 
 def classify_comparison(
+    *,
     delta: Sequence[float] | np.ndarray,
     p_adjusted: Sequence[float] | np.ndarray,
     ok_images: Sequence[float] | np.ndarray,
     others_ok_images: Sequence[float] | np.ndarray,
-    *,
-    alpha: float = 0.05,
-    min_delta: float = 0.02,
-    min_images: int = 20,
-    min_others_images: int = 50,
+    rules: Rules | None = None,
 ) -> np.ndarray:
     """A location's share against all other locations: ``higher``/``lower``/``similar``.
 
-    Same rules as :func:`classify_trend` without ``new``: ``insufficient`` when the location has
-    fewer than ``min_images`` ok images or the others fewer than ``min_others_images``.
+    ``insufficient`` when the location has fewer than ``min_images`` ok images or the others
+    fewer than ``min_baseline_images``; otherwise by ``p_adjusted`` and ``min_delta`` as in
+    :func:`classify_trend`.
     """
+    rules = rules or Rules()
     delta, p_adj = _f(delta), _f(p_adjusted)
-    out = _direction(delta, p_adj, alpha, min_delta, HIGHER, LOWER, SIMILAR)
-    out[(_f(ok_images) < min_images) | (_f(others_ok_images) < min_others_images)] = INSUFFICIENT
+    significant = _significant(delta, p_adj, rules)
+    out = np.full(delta.shape, SIMILAR, dtype=object)
+    out[significant & (delta > 0)] = HIGHER
+    out[significant & (delta < 0)] = LOWER
+    out[(_f(ok_images) < rules.min_images) | (_f(others_ok_images) < rules.min_baseline_images)] = (
+        INSUFFICIENT
+    )
     return out

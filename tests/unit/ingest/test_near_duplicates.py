@@ -14,9 +14,9 @@ from trendscope.photos import sample_photo
 from trendscope.pipeline.analyze import analyze_day
 from trendscope.pipeline.ingest import ingest_day
 from trendscope.pipeline.publish import publish_day
+from trendscope.pipeline.trends import trends_day
 from trendscope.tables import storage
 from trendscope.tables.paths import partition_path
-from trendscope.trends.daily import trends_day
 
 DAY = date(2026, 11, 2)
 

@@ -296,8 +296,8 @@ def _duplicate_row(rows):
 )
 def test_trend_tables_are_checked(config, tamper, expectation, column):
     from published_history import STEP_DAY, published_history
+    from trendscope.pipeline.trends import trends_day
     from trendscope.tables.schemas import TRENDS_DAILY
-    from trendscope.trends.daily import trends_day
 
     published_history(config)
     trends_day(config, "shibuya", STEP_DAY)
@@ -316,8 +316,8 @@ def test_a_bad_rollup_is_not_published_and_shows_in_the_report(config, tmp_path,
     """A defect in the rollup computation (injected: the code computes correct shares) stops at
     the gate: the previous weekly partition stays, and the report lists the failure."""
     from published_history import STEP_DAY, published_history
+    from trendscope.pipeline import rollup as rollups
     from trendscope.tables.paths import period_partition_path
-    from trendscope.trends import rollups
 
     published_history(config)
     rollups.rollup_period(config, "shibuya", "2026-W45")

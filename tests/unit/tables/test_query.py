@@ -5,8 +5,8 @@ from __future__ import annotations
 import pyarrow as pa
 
 from published_history import WEEK45, published_history
+from trendscope.pipeline.rollup import rollup_period
 from trendscope.tables.query import connect, run_query
-from trendscope.trends.rollups import rollup_period
 
 
 def test_views_count_the_published_rows(config) -> None:

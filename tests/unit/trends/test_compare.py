@@ -8,20 +8,18 @@ import pyarrow.compute as pc
 import pytest
 
 from trendscope.tables.schemas import DAILY_COUNTS, to_table
+from trendscope.trends.calendar import previous_periods
 from trendscope.trends.compare import (
     COMPARED_DAILY_SCHEMA,
     COMPARED_LOCATIONS_SCHEMA,
     COMPARED_PERIOD_SCHEMA,
-    ROLLUP_SCHEMA,
     TrendParams,
     compare_locations,
     compare_periods,
     compare_with_baseline,
-    ok_counts,
-    previous_periods,
-    rollup,
     trends_for_day,
 )
+from trendscope.trends.counting import ROLLUP_SCHEMA, ok_counts, rollup
 from trendscope.trends.stats import (
     FALLING,
     HIGHER,

@@ -1,16 +1,12 @@
 from __future__ import annotations
 
-from datetime import date
-
 from row_builders import det_row, image_row
 from trendscope.tables.schemas import DAILY_COUNTS, DETECTIONS, IMAGES, to_table
-from trendscope.trends.daily import compute_trends_daily
+from trendscope.trends.counting import daily_counts
 
 
 def _trends(images: list[dict], dets: list[dict]) -> dict[tuple, dict]:
-    table = compute_trends_daily(
-        to_table(IMAGES, images), to_table(DETECTIONS, dets), "shibuya", date(2026, 11, 2)
-    )
+    table = daily_counts(to_table(IMAGES, images), to_table(DETECTIONS, dets))
     assert table.schema.equals(DAILY_COUNTS.with_metadata(), check_metadata=False)
     return {(r["kind"], r["label"], r["fine_label"]): r for r in table.to_pylist()}
 

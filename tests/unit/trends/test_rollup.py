@@ -9,14 +9,8 @@ import pytest
 
 from row_builders import det_row, image_row
 from trendscope.tables.schemas import DETECTIONS, IMAGES, to_table
-from trendscope.trends.compare import (
-    ROLLUP_SCHEMA,
-    ok_counts,
-    period_key,
-    period_start,
-    rollup,
-)
-from trendscope.trends.daily import compute_trends_daily
+from trendscope.trends.calendar import period_key, period_start
+from trendscope.trends.counting import ROLLUP_SCHEMA, daily_counts, ok_counts, rollup
 from trendscope.trends.synthetic import synthetic_history
 
 
@@ -108,7 +102,7 @@ def test_ok_counts_include_periods_without_labels() -> None:
 
 
 def test_daily_rollup_matches_the_daily_table() -> None:
-    """``rollup(..., "day")`` and ``compute_trends_daily`` count alike."""
+    """``rollup(..., "day")`` and ``daily_counts`` of one day count alike."""
     images, dets = synthetic_history(
         3,
         ["shibuya"],
@@ -123,11 +117,9 @@ def test_daily_rollup_matches_the_daily_table() -> None:
     for i in range(3):
         day = date(2026, 1, 1) + timedelta(days=i)
         on_day = pc.equal(images.column("date"), pa.scalar(day, pa.date32()))
-        expected = compute_trends_daily(
+        expected = daily_counts(
             images.filter(on_day),
             dets.filter(pc.equal(dets.column("date"), pa.scalar(day, pa.date32()))),
-            "shibuya",
-            day,
         ).select(cols)
         got = daily.filter(pc.equal(daily.column("period"), day.isoformat())).select(cols)
         assert got.to_pylist() == expected.to_pylist()

@@ -13,18 +13,12 @@ import pytest
 from published_history import LOCATIONS, START, WEEK45, published_history
 from trendscope.orchestration.dag_settings import TRENDS_DAILY_ASSET
 from trendscope.orchestration.tasks import record_trends_event
+from trendscope.pipeline.rollup import plan_rollups, rollup_period
 from trendscope.tables import storage
-from trendscope.tables.paths import partition_path
+from trendscope.tables.paths import partition_path, period_partition_path
 from trendscope.tables.schemas import TRENDS_MONTHLY, TRENDS_WEEKLY
-from trendscope.trends.rollups import (
-    compare_locations_for_period,
-    next_periods,
-    period_days,
-    period_partition_path,
-    periods_touched,
-    plan_rollups,
-    rollup_period,
-)
+from trendscope.trends.calendar import next_periods, period_days, periods_touched
+from trendscope.trends.rollups import compare_locations_for_period
 
 
 def _direct_counts(

@@ -7,9 +7,9 @@ from datetime import date, timedelta
 import pyarrow.compute as pc
 
 from trendscope.cli import main
+from trendscope.pipeline.trends import trends_day
 from trendscope.tables import storage
 from trendscope.tables.paths import partition_path
-from trendscope.trends.daily import trends_day
 from trendscope.trends.synthetic import synthetic_history
 
 START = date(2026, 3, 1)

@@ -1,0 +1,123 @@
+"""Trends step: compute a location-day's ``trends_daily`` from its published partitions, validate
+it and publish it; and refresh the later days whose baseline a republished day belongs to.
+
+Reads only the partitions it needs (the days and the ``window_days`` before them, for one
+location), so a day's trends cost the same on a history of one week or of years.
+
+Order independence: day D's trends depend on D and the ``window_days`` before it. A backfill
+may compute D before D-1 is published, and re-running D changes the baseline of D+1..D+window.
+:func:`refresh_trends` recomputes, after D is (re)published, D and every later published day
+whose window holds D; ``trendscope_rollup`` runs it for the location-days named by each
+``trends_daily`` asset event, one run at a time, so the last write of every partition reads
+every day published before it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import date, timedelta
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from trendscope.config import TrendscopeConfig
+from trendscope.pipeline.result import StepResult
+from trendscope.quality.gate import audit_and_publish, suite_context
+from trendscope.tables import storage
+from trendscope.tables.paths import partition_path
+from trendscope.tables.published import published_days, read_days
+from trendscope.tables.schemas import TRENDS_DAILY, conform
+from trendscope.trends.calendar import window_days
+from trendscope.trends.compare import TrendParams, trends_for_days
+from trendscope.trends.counting import with_models
+
+log = logging.getLogger(__name__)
+
+
+def _on(table: pa.Table, day: date) -> pa.Table:
+    return table.filter(pc.equal(table.column("date"), pa.scalar(day, pa.date32())))
+
+
+def _publish_days(config: TrendscopeConfig, location: str, days: list[date]) -> list[StepResult]:
+    """Compute, validate and publish ``trends_daily`` of ``days`` (all published) in one read."""
+    params = TrendParams.from_config(config.trends)
+    first = min(days) - timedelta(days=params.window_days)
+    span = [first + timedelta(days=k) for k in range((max(days) - first).days + 1)]
+    images, detections = read_days(config.data_root, location, span)
+    tables = trends_for_days(images, detections, days, params, config.trends.include_scenes)
+    results = []
+    for day in days:
+        table = with_models(tables[day], _on(images, day), _on(detections, day))
+        table = conform(TRENDS_DAILY, table)
+        path = partition_path(config.data_root, TRENDS_DAILY.name, location, day)
+        ctx = suite_context(config, TRENDS_DAILY.name, location, day.isoformat())
+        (report,) = audit_and_publish(config, [(TRENDS_DAILY, table, ctx)])
+        trends = pc.value_counts(table.column("trend")).to_pylist() if table.num_rows else []
+        counts = {"rows": table.num_rows, **{t["values"]: t["counts"] for t in trends}}
+        log.info("trends %s %s: %s", location, day, counts)
+        results.append(
+            StepResult(
+                step="trends",
+                location=location,
+                date=day,
+                counts=counts,
+                outputs=[path, report.result_json],
+            )
+        )
+    return results
+
+
+def trends_day(config: TrendscopeConfig, location: str, day: date) -> StepResult:
+    """Compute and publish ``trends_daily`` for a location-day from its published partitions.
+
+    Raises:
+        FileNotFoundError: The day's ``images``/``detections`` are not published.
+    """
+    config.location(location)
+    storage.use(config.storage)
+    if not published_days(config.data_root, location, [day]):
+        raise FileNotFoundError(f"no published images/detections for {location} {day}")
+    params = TrendParams.from_config(config.trends)
+    window = window_days(day, params.window_days)
+    unpublished = sorted(set(window) - set(published_days(config.data_root, location, window)))
+    if unpublished:
+        log.info(
+            "trends %s %s: %d window day(s) not published (yet): %s .. %s",
+            location,
+            day,
+            len(unpublished),
+            unpublished[0],
+            unpublished[-1],
+        )
+    (result,) = _publish_days(config, location, [day])
+    return result
+
+
+def refresh_targets(config: TrendscopeConfig, location: str, changed: Iterable[date]) -> list[date]:
+    """The published days whose trends depend on ``changed`` days: each of them and the
+    ``window_days`` after it."""
+    window = TrendParams.from_config(config.trends).window_days
+    candidates = {d + timedelta(days=k) for d in changed for k in range(window + 1)}
+    return published_days(config.data_root, location, candidates)
+
+
+def refresh_trends(
+    config: TrendscopeConfig, location: str, changed: Iterable[date]
+) -> list[StepResult]:
+    """Recompute and publish ``trends_daily`` of every published day that ``changed`` days feed.
+
+    Args:
+        config: The config.
+        location: Location slug.
+        changed: Days whose ``images``/``detections`` were (re)published.
+
+    Returns:
+        One result per refreshed day (none when nothing is published yet).
+    """
+    config.location(location)
+    storage.use(config.storage)
+    days = refresh_targets(config, location, changed)
+    if not days:
+        return []
+    return _publish_days(config, location, days)

@@ -1,0 +1,57 @@
+"""Read the published image-level partitions that trends and rollups are computed from.
+
+Only the named days' partition files are opened (partition pruning by path), and only the
+columns the counts need.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import date
+
+import pyarrow as pa
+
+from trendscope.tables import storage
+from trendscope.tables.paths import partition_path
+from trendscope.tables.schemas import DETECTIONS, IMAGES
+
+log = logging.getLogger(__name__)
+
+IMAGE_COLUMNS = ["image_id", "location", "date", "status", "scene", "author", "model_sha256"]
+DETECTION_COLUMNS = ["image_id", "location", "date", "label", "fine_label", "model_sha256"]
+
+
+def empty_days() -> tuple[pa.Table, pa.Table]:
+    """Empty ``images`` and ``detections`` tables with the columns :func:`read_days` returns."""
+    return (
+        pa.schema([IMAGES.schema.field(c) for c in IMAGE_COLUMNS]).empty_table(),
+        pa.schema([DETECTIONS.schema.field(c) for c in DETECTION_COLUMNS]).empty_table(),
+    )
+
+
+def published_days(root: str, location: str, days: Iterable[date]) -> list[date]:
+    """Those of ``days`` whose ``images`` and ``detections`` partitions are both published."""
+    return [
+        d
+        for d in sorted(set(days))
+        if storage.exists(partition_path(root, IMAGES.name, location, d))
+        and storage.exists(partition_path(root, DETECTIONS.name, location, d))
+    ]
+
+
+def read_days(root: str, location: str, days: Iterable[date]) -> tuple[pa.Table, pa.Table]:
+    """Published ``images`` and ``detections`` of ``location`` on ``days``.
+
+    Days not published are left out (a day without posts has no partition); callers that need
+    to know which days were read use :func:`published_days`.
+    """
+    images, detections = [], []
+    for day in published_days(root, location, days):
+        img_path = partition_path(root, IMAGES.name, location, day)
+        det_path = partition_path(root, DETECTIONS.name, location, day)
+        images.append(storage.read_table(img_path, IMAGES).select(IMAGE_COLUMNS))
+        detections.append(storage.read_table(det_path, DETECTIONS).select(DETECTION_COLUMNS))
+    if not images:
+        return empty_days()
+    return pa.concat_tables(images), pa.concat_tables(detections)
