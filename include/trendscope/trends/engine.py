@@ -56,7 +56,10 @@ joined AS (
            c.rank AS cur_rank,
            coalesce(c.authors, c.images, 0) AS authors,
            coalesce(n.ok_authors, n.ok_images) AS ok_authors,
-           c.top_author_share, c.author_entropy, coalesce(n.evidence, 'images') AS evidence,
+           -- counts without author columns: every image its own author
+           coalesce(c.top_author_share, 1.0 / c.images) AS top_author_share,
+           coalesce(c.author_entropy, log2(c.images)) AS author_entropy,
+           coalesce(n.evidence, 'images') AS evidence,
            {passthrough}
            coalesce(b.baseline_images, 0) AS baseline_images,
            coalesce(bn.baseline_ok_images, 0) AS baseline_ok_images,
@@ -172,7 +175,8 @@ def compare_units(
             ("mapping", mapping),
         ):
             con.register(name, table)
-        joined = con.sql(_SQL.replace("{passthrough}", extra)).to_arrow_table()
+        # window functions do not keep row order: index everything by row_id
+        joined = con.sql(_SQL.replace("{passthrough}", extra)).to_arrow_table().sort_by("row_id")
         con.register("joined", joined)
         long = con.sql(_LONG_SQL).to_arrow_table()
         rows = joined.num_rows

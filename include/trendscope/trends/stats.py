@@ -9,13 +9,16 @@ formulas and a worked example; in short, for each row (a label in a location-day
   ``n0`` now. Authors, not images, so one account's burst is one piece of evidence.
 * **Baseline.** The pooled share ``mu = sum x_t / sum n_t``.
 * **Weekly rhythm** (daily comparisons, when the window holds at least ``weekly_min_weeks``
-  days of today's weekday): the weekday's pooled share ``m_w``, shrunk towards ``mu`` by how
-  much weekdays really differ (empirical Bayes: ``lambda = s_b^2 / (s_b^2 + Var m_w)``).
-  Expected today: ``e0 = mu + lambda (m_w0 - mu)``.
+  days of today's weekday): each weekday's median share ``m_w`` (robust to one unusual day),
+  shrunk towards their mean ``c`` by how much weekdays really differ (empirical Bayes:
+  ``lambda = s_b^2 / (s_b^2 + Var m_w)``). Expected today: ``e0 = c + lambda (m_w0 - c)``;
+  without the weekly rhythm ``e0 = mu``.
 * **Dispersion.** Day-to-day variation beyond binomial: the shares are taken as
   ``x_t ~ Binomial(n_t, p_t)`` with ``p_t`` varying around the expectation with variance
-  ``tau^2`` (a beta-binomial model), and ``tau^2`` is estimated by moments from the residuals
-  of the window (around the weekday means when the weekly rhythm is used). With fewer than
+  ``tau^2`` (a beta-binomial model), and ``tau^2`` is estimated from the residuals of the
+  window (around the weekday means when the weekly rhythm is used) by a trimmed moment
+  equation that leaves out the largest fifth, so a few unusual days do not hide the next
+  shift. With fewer than
   ``min_dispersion_units`` baseline units, ``tau^2 = default_icc * mu (1 - mu)``.
 * **Test.** Today's count is compared with the beta-binomial predictive distribution of mean
   ``e0`` and variance ``e0 (1 - e0) / n0 + tau^2 + Var(e0)`` (binomial noise, ordinary daily
@@ -28,11 +31,59 @@ formulas and a worked example; in short, for each row (a label in a location-day
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats as _sps
+
+
+TRIM = 0.2
+"""Share of the largest standardised residuals a dispersion estimate leaves out, so a few
+unusual days in the window (an event, the first days of a real shift) do not hide the next."""
+
+
+def _trimmed_chi2_mean(trim: float) -> float:
+    """Mean of a chi-square(1) variable below its ``1 - trim`` quantile."""
+    z = _sps.norm.ppf(1.0 - trim / 2.0)
+    return float(((1.0 - trim) - 2.0 * z * _sps.norm.pdf(z)) / (1.0 - trim))
+
+
+_TRIMMED_MEAN = _trimmed_chi2_mean(TRIM)
+
+
+def _robust_tau2(r2: np.ndarray, v: np.ndarray, has: np.ndarray) -> np.ndarray:
+    """Extra-binomial variance per row from squared residuals, robust to a few outlying units.
+
+    Finds ``tau^2 >= 0`` such that the trimmed mean (the largest :data:`TRIM` left out) of
+    ``r2 / (v + tau^2)`` equals its expectation under the model, by bisection.
+
+    Args:
+        r2: ``(rows, units)`` squared residuals, already divided by ``1 - leverage``.
+        v: ``(rows, units)`` binomial variances of the units' shares.
+        has: Units with data.
+    """
+    k = has.sum(axis=1)
+    keep = np.maximum(1, np.floor((1.0 - TRIM) * k + 0.5)).astype(np.int64)
+
+    def excess(tau2: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            u = np.where(has, r2 / (v + tau2[:, None]), np.inf)
+        u = np.sort(u, axis=1)
+        csum = np.cumsum(np.where(np.isfinite(u), u, 0.0), axis=1)
+        mean = np.take_along_axis(csum, (keep - 1)[:, None], axis=1)[:, 0] / keep
+        return mean - _TRIMMED_MEAN
+
+    lo = np.zeros(k.shape)
+    hi = np.where(has, r2, 0.0).max(axis=1, initial=0.0) / _TRIMMED_MEAN + 1e-12
+    need = (k > 1) & (excess(lo) > 0)
+    for _ in range(40):
+        mid = (lo + hi) / 2.0
+        up = excess(mid) > 0
+        lo, hi = np.where(up, mid, lo), np.where(up, hi, mid)
+    return np.where(need, (lo + hi) / 2.0, 0.0)
+
 
 RISING = "rising"
 FALLING = "falling"
@@ -133,58 +184,67 @@ def baseline_model(
         s = np.where(has, x / np.where(has, n, 1.0), 0.0)
         pq = mu * (1.0 - mu)
         v = np.where(has, pq[:, None] / np.where(has, n, 1.0), 0.0)
-        # pooled: residuals around mu (df k - 1)
-        resid = _sum((s - mu[:, None]) ** 2, has)
-        tau2 = (resid - _sum(v, has) * (1.0 - 1.0 / k)) / (k - 1.0)
         sn2 = _sum(n**2, has)
+    # pooled: residuals around the median daily share (a few unusual days do not move it)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # rows without data
+        middle = np.nan_to_num(np.nanmedian(np.where(has, s, np.nan), axis=1))
+    lev = 1.0 / np.maximum(k, 2.0)
+    r2 = np.where(has, (s - middle[:, None]) ** 2 / (1.0 - lev)[:, None], 0.0)
+    tau2 = _robust_tau2(r2, v, has)
     expected = mu.copy()
     effect = np.full(mu.shape, np.nan)
     lam0 = np.zeros(mu.shape)
     var_w0 = np.zeros(mu.shape)
 
+    var_center = np.full(mu.shape, np.nan)
     if params.weekly_rhythm and weekday is not None and today_weekday is not None:
         wd = np.broadcast_to(np.asarray(weekday), x.shape)
         tw = np.asarray(today_weekday).reshape(-1)
-        xw = np.stack([_sum(x, has & (wd == w)) for w in range(7)], axis=1)
-        nw = np.stack([_sum(n, has & (wd == w)) for w in range(7)], axis=1)
-        kw = np.stack([(has & (wd == w)).sum(axis=1) for w in range(7)], axis=1).astype(float)
-        n2w = np.stack([_sum(n**2, has & (wd == w)) for w in range(7)], axis=1)
+        in_w = [has & (wd == w) for w in range(7)]
+        kw = np.stack([m.sum(axis=1) for m in in_w], axis=1).astype(float)
         present = kw > 0
         n_days = kw.sum(axis=1)
         n_weekdays = present.sum(axis=1)
         k_today = np.take_along_axis(kw, tw[:, None], axis=1)[:, 0]
         use = (k_today >= params.weekly_min_weeks) & (n_days - n_weekdays >= 2)
         if use.any():
-            with np.errstate(divide="ignore", invalid="ignore"):
-                mw = np.where(present, xw / np.where(present, nw, 1.0), mu[:, None])
+            with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN weekdays
+                # the weekday's median share: one unusual day does not move it
+                mw = np.stack([np.nanmedian(np.where(m, s, np.nan), axis=1) for m in in_w], 1)
+                mw = np.where(present, mw, np.nan)
                 kt = np.take_along_axis(kw, np.where(has, wd, 0), axis=1)
-                mt = np.take_along_axis(mw, np.where(has, wd, 0), axis=1)
-                resid_w = _sum((s - mt) ** 2, has)
-                corr = _sum(v * (1.0 - 1.0 / np.where(has, kt, 1.0)), has)
-                tau2_w = np.maximum(0.0, (resid_w - corr) / (n_days - n_weekdays))
+                mt = np.take_along_axis(np.nan_to_num(mw), np.where(has, wd, 0), axis=1)
+                lev = 1.0 / np.where(has, np.maximum(kt, 2.0), 2.0)
+                tau2_w = _robust_tau2(np.where(has, (s - mt) ** 2 / (1.0 - lev), 0.0), v, has)
+                mean_v = np.stack([_sum(v, m) for m in in_w], axis=1) / np.maximum(kw, 1.0)
+                efficiency = np.where(kw >= 3, np.pi / 2.0, 1.0)  # a median's variance
                 var_mw = np.where(
-                    present,
-                    (pq[:, None] * nw + tau2_w[:, None] * n2w) / np.where(present, nw, 1.0) ** 2,
-                    np.inf,
+                    present, efficiency * (mean_v + tau2_w[:, None]) / np.maximum(kw, 1), np.inf
                 )
-                spread = _sum((mw - mu[:, None]) ** 2, present) / np.maximum(n_weekdays - 1, 1)
+                center = np.nanmean(mw, axis=1)
+                spread = _sum((mw - center[:, None]) ** 2, present) / np.maximum(n_weekdays - 1, 1)
                 mean_var = _sum(var_mw, present) / np.maximum(n_weekdays, 1)
                 s_b2 = np.maximum(0.0, spread - mean_var)
                 v0 = np.take_along_axis(var_mw, tw[:, None], axis=1)[:, 0]
                 m0 = np.take_along_axis(mw, tw[:, None], axis=1)[:, 0]
                 lam = np.where(s_b2 > 0, s_b2 / (s_b2 + v0), 0.0)
-            expected = np.where(use, mu + lam * (m0 - mu), expected)
+            expected = np.where(use, center + lam * (m0 - center), expected)
             effect = np.where(use, expected - mu, np.nan)
             tau2 = np.where(use, tau2_w, tau2)
             lam0 = np.where(use, lam, 0.0)
             var_w0 = np.where(use, v0, 0.0)
+            var_center = np.where(use, mean_var / np.maximum(n_weekdays, 1), np.nan)
 
     tau2 = np.maximum(np.nan_to_num(tau2, nan=0.0), 0.0)
     few = k < params.min_dispersion_units
     tau2 = np.where(few, params.default_icc * np.nan_to_num(pq), tau2)
     with np.errstate(divide="ignore", invalid="ignore"):
         var_mu = np.where(sn > 0, (pq * sn + tau2 * sn2) / sn**2, np.nan)
-    var_expected = (1.0 - lam0) * var_mu + lam0 * var_w0
+    var_expected = (1.0 - lam0) * np.where(np.isfinite(var_center), var_center, var_mu) + (
+        lam0 * var_w0
+    )
     return Baseline(
         pooled=mu,
         expected=np.clip(expected, 0.0, 1.0),

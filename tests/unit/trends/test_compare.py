@@ -212,13 +212,50 @@ def test_day_with_images_but_no_label_counts_as_zero() -> None:
     assert cat["baseline_days"] == 6
 
 
-def test_new_label() -> None:
+@pytest.mark.parametrize(
+    ("llama", "expected"),
+    [
+        (1, INSUFFICIENT),  # one false-positive detection is not a new label
+        (3, INSUFFICIENT),  # below new_min_images (5)
+        (8, NEW),  # 8 images from 8 authors, far above the 0.5% false-positive floor
+    ],
+)
+def test_new_label_needs_support(llama: int, expected: str) -> None:
     history = _history({k: ({"cat": 10}, 100) for k in range(1, 29)})
-    r = _by_label(_compare({"cat": 10, "llama": 3}, 100, history))
-    llama = r["llama"]
-    assert llama["trend"] == NEW
-    assert (llama["baseline_images"], llama["baseline_share"], llama["lift"]) == (0, 0.0, None)
-    assert llama["p_value"] is not None
+    r = _by_label(_compare({"cat": 10, "llama": llama}, 100, history))
+    row = r["llama"]
+    assert row["trend"] == expected
+    assert (row["baseline_images"], row["baseline_share"], row["lift"]) == (0, 0.0, None)
+    assert row["p_value"] is not None
+    # a lone false positive never sorts above the labels that really moved or held
+    if expected == INSUFFICIENT:
+        assert r["cat"]["rank"] == 1 and row["trend"] != NEW
+
+
+def test_new_label_below_the_false_positive_floor_is_insufficient() -> None:
+    """6 images of 2,000 (0.3%) is within the detector's 0.5% false-positive floor."""
+    history = _history({k: ({"cat": 200}, 2000) for k in range(1, 29)})
+    row = _by_label(_compare({"cat": 200, "llama": 6}, 2000, history))["llama"]
+    assert row["p_value"] > 0.05 and row["trend"] == INSUFFICIENT
+
+
+@pytest.mark.parametrize(
+    ("today", "expected"),
+    [
+        (5, RISING),  # 3% -> 5%: delta is exactly +min_delta
+        (1, FALLING),  # 3% -> 1%: 0.01 - 0.03 = -0.019999999999999997, exactly -min_delta
+    ],
+)
+def test_min_delta_boundary_is_symmetric(today: int, expected: str) -> None:
+    """A change of exactly ``min_delta`` counts in both directions (no float asymmetry)."""
+    history = _history({k: ({"cup": 30, "dog": 100}, 1000) for k in range(1, 29)})
+    params = {"min_delta": 0.02, "weekly_rhythm": False}
+    row = _by_label(_compare({"cup": today * 10, "dog": 100}, 1000, history, **params))["cup"]
+    assert abs(row["delta"]) == pytest.approx(0.02)
+    assert row["p_adjusted"] < 0.05 and row["trend"] == expected
+    just_under = {"min_delta": 0.0201, "weekly_rhythm": False}
+    under = _by_label(_compare({"cup": today * 10, "dog": 100}, 1000, history, **just_under))
+    assert under["cup"]["trend"] == STABLE
 
 
 def test_disappearing_label_is_reported_falling() -> None:
