@@ -10,8 +10,12 @@ import sys
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from trendscope.config import ConfigError, TrendscopeConfig, load_config
+
+if TYPE_CHECKING:
+    from trendscope.trends.explain import Explanation
 
 log = logging.getLogger("trendscope")
 
@@ -79,6 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--compare", action="store_true", help="all locations side by side for the day/period"
     )
+
+    p = sub.add_parser("explain", help="why a label is (or is not) flagged on a location-day")
+    _common(p)
+    p.add_argument("--label", required=True, help="COCO label (objects) or scene category")
+    p.add_argument("--fine-label", help="one fine label of the object label (e.g. tabby)")
+    p.add_argument("--kind", choices=["object", "scene"], default="object")
+    p.add_argument("--json", action="store_true", help="print the explanation as JSON")
 
     p = sub.add_parser("rollup", help="compute trends_weekly/trends_monthly of a location-period")
     _common(p, location=False)
@@ -175,7 +186,23 @@ def _print_trend_rows(rows: list[dict], top: int) -> None:
     """Objects, fine labels and scenes of one location-day/period: rising first, then by rank."""
     from trendscope.display import format_rows
 
-    cols = ["label", "images", "share", "baseline_share", "delta", "lift", "p_adjusted", "trend"]
+    cols = ["label", "images", "authors", "top_share", "share", "baseline", "expected"]
+    cols += ["delta", "lift", "p_adj", "trend"]
+    rows = [
+        r
+        | {
+            "top_share": r["top_author_share"],
+            "baseline": r["baseline_share"],
+            "expected": r["expected_share"],
+            "p_adj": r["p_adjusted"],
+        }
+        for r in rows
+    ]
+    print(
+        "authors: distinct authors showing it; top_share: share of its images from its most "
+        "active author;\nexpected: baseline share + weekday effect; delta = share - expected; "
+        "p_adj: adjusted p-value"
+    )
     objects = sorted(
         (r for r in rows if r["kind"] == "object" and r["fine_label"] is None), key=_trend_order
     )
@@ -309,6 +336,118 @@ def _cmd_trends(args: argparse.Namespace) -> int:
     return print_trends(config, args.location, args.date, args.top)
 
 
+def _num(value: float | None, spec: str = ".3f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def print_explanation(e: Explanation) -> None:
+    """Print why a label has its trend on a location-day (see :mod:`trendscope.trends.explain`)."""
+    from trendscope.display import format_rows
+    from trendscope.trends.explain import describe
+
+    row, b, today = e.row, e.baseline, e.today
+    name = describe((e.kind, e.label, e.fine_label))
+    print(f"\n{name} at {e.location} on {e.date} ({today.weekday}): {e.trend}")
+    print(f"  rule: {e.rule}")
+    print(f"  table: {e.path}")
+    if e.mismatches:
+        print(
+            "  WARNING: images/detections changed after these trends were computed ("
+            + "; ".join(e.mismatches)
+            + f"): re-run trendscope compute-trends --location {e.location} --date {e.date}"
+        )
+
+    print("\nThat day")
+    print(
+        f"  images {row['images']} of {row['ok_images']} ok (share {_num(row['share'])}), "
+        f"authors {_num(row['authors'], 'd')} of {_num(row['ok_authors'], 'd')} "
+        f"(author share {_num(today.author_share)}; evidence: {row['evidence'] or '-'})"
+    )
+    print(
+        f"  top_author_share {_num(row['top_author_share'])}, "
+        f"author_entropy {_num(row['author_entropy'], '.2f')} bits"
+    )
+
+    first, last = e.series[0].date, e.series[-1].date
+    print(
+        f"\nWindow: the {b.window_days} days before, {first} to {last} "
+        f"({b.days} with ok images); the day judged last"
+    )
+    series = []
+    for d in [*e.series, today]:
+        line = {"date": d.date.isoformat(), "day": d.weekday}
+        if d.published and d.ok_images:
+            line |= {
+                "ok_images": d.ok_images,
+                "images": d.images,
+                "share": d.share,
+                "ok_authors": d.ok_authors,
+                "authors": d.authors,
+                "author_share": d.author_share,
+            }
+        note = "not published" if not d.published else "no ok images" if not d.ok_images else ""
+        line["note"] = "<- judged" if d is today else note
+        series.append(line)
+    cols = ["date", "day", "ok_images", "images", "share", "ok_authors", "authors"]
+    print(format_rows(series, [*cols, "author_share", "note"]))
+
+    effect = b.weekday_note
+    if b.weekday_effect is not None:
+        effect = f"{b.weekday_effect:+.3f}  ({b.weekday_note})"
+    print("\nBaseline and test")
+    facts = [
+        (
+            "baseline_share",
+            f"{_num(row['baseline_share'])}  ({b.images} of {b.ok_images} ok images "
+            f"over {b.days} window days)",
+        ),
+        ("author share", f"{_num(b.author_share)}  (pooled authors showing it / posting)"),
+        ("weekday effect", effect),
+        ("expected_share", f"{_num(b.expected_share)}  (baseline_share + weekday effect)"),
+        ("dispersion", f"{_num(b.dispersion)}  ({b.dispersion_note})"),
+        ("statistic", f"{_num(b.statistic, '.2f')}  ((author share - expected) / predictive sd)"),
+        ("p_value", _num(b.p_value, ".2g")),
+        (
+            "p_adjusted",
+            f"{_num(b.p_adjusted, '.2g')}  (Benjamini-Hochberg over the location-day's labels)",
+        ),
+        ("delta, lift", f"{_num(row['delta'], '+.3f')}, {_num(row['lift'], '.2f')}"),
+    ]
+    for key, text in facts:
+        print(f"  {key:<15} {text}")
+
+    print(
+        f"\nExamples ({len(e.examples)} of {row['images']} images showing it; "
+        "one per author first, highest confidence first)"
+    )
+    if e.examples:
+        examples = [
+            {"confidence": x.confidence, "author": x.author, "source_uri": x.source_uri}
+            for x in e.examples
+        ]
+        print(format_rows(examples, ["confidence", "author", "source_uri"]))
+    else:
+        print("  none: no ok image shows it that day")
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from trendscope.trends.explain import NotPublished, explain
+
+    config = _config(args)
+    try:
+        explanation = explain(
+            config, args.location, args.date, args.label, args.fine_label, args.kind
+        )
+    except NotPublished as exc:
+        print(f"error: --{exc.field}: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(explanation.to_dict(), indent=1))
+    else:
+        print_explanation(explanation)
+    return 0
+
+
 def _cmd_rollup(args: argparse.Namespace) -> int:
     from trendscope.pipeline.rollup import rollup_period
 
@@ -424,6 +563,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "publish": _cmd_step,
         "compute-trends": _cmd_step,
         "trends": _cmd_trends,
+        "explain": _cmd_explain,
         "rollup": _cmd_rollup,
         "validate": _cmd_validate,
         "query": _cmd_query,

@@ -10,7 +10,8 @@ def _fmt(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
-        return f"{value:.3f}"
+        # a small p-value is not 0.000
+        return f"{value:.1e}" if 0 < abs(value) < 5e-4 else f"{value:.3f}"
     return str(value)
 
 

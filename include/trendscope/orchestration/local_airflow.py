@@ -1,7 +1,9 @@
 """Run a DAG through Airflow in-process, one run per day (``make run``), no server needed.
 
 Uses ``DAG.test`` against the SQLite metadata DB under ``AIRFLOW_HOME``; every task runs in this
-process, so models load once and are reused across days.
+process, so models load once and are reused across days. ``--rollup`` then runs
+``trendscope_rollup`` on the ``trends_daily`` asset events of those runs, as the scheduler would
+(``--rollup-each-day``: after every daily run); ``--dates`` runs days in any order.
 """
 
 from __future__ import annotations
@@ -9,7 +11,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 
 from trendscope.cli import print_period_trends, print_trends
@@ -31,29 +34,103 @@ def _dag(dag_id: str, dags_folder: str):
     return dag
 
 
-def run_rollup(day: date, dags_folder: str) -> str:
-    """Run ``trendscope_rollup`` once for the week and month of ``day`` (as a manual trigger).
+ROLLUP_DAG = "trendscope_rollup"
 
-    In a deployment the scheduler starts it from the ``trends_daily`` asset events; ``DAG.test``
-    runs one DAG at a time, so the local run triggers it explicitly.
+
+def _pending_events() -> list[int]:
+    """Ids of the asset events ``trendscope_rollup`` is scheduled on that no run of it consumed."""
+    from airflow import settings
+    from airflow.models.asset import AssetEvent, DagScheduleAssetReference
+    from airflow.models.dagrun import DagRun
+    from sqlalchemy import select
+
+    with settings.Session() as session:
+        scheduled = select(DagScheduleAssetReference.asset_id).where(
+            DagScheduleAssetReference.dag_id == ROLLUP_DAG
+        )
+        return list(
+            session.scalars(
+                select(AssetEvent.id)
+                .where(
+                    AssetEvent.asset_id.in_(scheduled),
+                    ~AssetEvent.created_dagruns.any(DagRun.dag_id == ROLLUP_DAG),
+                )
+                .order_by(AssetEvent.timestamp, AssetEvent.id)
+            )
+        )
+
+
+@contextmanager
+def _consuming(event_ids: Sequence[int]) -> Iterator[None]:
+    """Make the run ``DAG.test`` creates consume these asset events, as an asset-triggered run.
+
+    The scheduler attaches the events to the run it creates (``DagRun.consumed_asset_events``),
+    which is where a task's ``triggering_asset_events`` come from; ``DAG.test`` creates a manual
+    run, so the events are attached right after it is created, before any task starts.
     """
-    run = _dag("trendscope_rollup", dags_folder).test(
-        logical_date=None, run_conf={"date": day.isoformat()}
-    )
+    from unittest import mock
+
+    from airflow.models import dagrun
+    from airflow.models.asset import AssetEvent
+    from sqlalchemy import select
+
+    create = dagrun.get_or_create_dagrun
+
+    def create_consuming(**kwargs):
+        run = create(**kwargs)
+        session = kwargs["session"]
+        events = session.scalars(select(AssetEvent).where(AssetEvent.id.in_(event_ids))).all()
+        run.consumed_asset_events.extend(events)
+        session.commit()
+        return run
+
+    with mock.patch.object(dagrun, "get_or_create_dagrun", create_consuming):
+        yield
+
+
+def run_rollup(dags_folder: str) -> str:
+    """Run ``trendscope_rollup`` once on the ``trends_daily`` events no run of it consumed yet.
+
+    In a deployment the scheduler starts it from those events; ``DAG.test`` runs one DAG at a
+    time, so the local run starts it after the daily runs with the same events (each names a
+    location-day: its trends after it are refreshed, its week and month rolled up). Each run
+    gets its own logical date, so ``DAG.test`` keeps the earlier runs and what they consumed.
+    """
+    dag = _dag(ROLLUP_DAG, dags_folder)
+    events = _pending_events()
+    if not events:
+        return "skipped (no new trends_daily events)"
+    log.info("running %s on %d trends_daily event(s)", ROLLUP_DAG, len(events))
+    with _consuming(events):
+        run = dag.test(logical_date=datetime.now(UTC))
     return str(getattr(run, "state", run))
 
 
-def run_days(dag_id: str, days: Sequence[date], dags_folder: str) -> dict[date, str]:
-    """Run ``dag_id`` once per day (logical date = that day 12:00 UTC); return each run's state."""
+def run_day(dag, day: date) -> str:
+    """Run ``dag`` for ``day`` (logical date = that day 12:00 UTC); return the run's state."""
+    logical = datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
+    log.info("running %s for %s", dag.dag_id, day)
+    run = dag.test(logical_date=logical)
+    state = str(getattr(run, "state", run))
+    log.info("%s %s: %s", dag.dag_id, day, state)
+    return state
+
+
+def run_days(
+    dag_id: str, days: Sequence[date], dags_folder: str, *, rollup_each_day: bool = False
+) -> list[tuple[str, date, str]]:
+    """Run ``dag_id`` once per day, in the order given; return ``(dag_id, day, state)`` per run.
+
+    With ``rollup_each_day``, ``trendscope_rollup`` runs after every daily run on its events,
+    as the scheduler would start it (one rollup run at a time).
+    """
     dag = _dag(dag_id, dags_folder)
-    states: dict[date, str] = {}
+    runs = []
     for day in days:
-        logical = datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
-        log.info("running %s for %s", dag_id, day)
-        run = dag.test(logical_date=logical)
-        states[day] = str(getattr(run, "state", run))
-        log.info("%s %s: %s", dag_id, day, states[day])
-    return states
+        runs.append((dag_id, day, run_day(dag, day)))
+        if rollup_each_day:
+            runs.append((ROLLUP_DAG, day, run_rollup(dags_folder)))
+    return runs
 
 
 def print_rising(config: TrendscopeConfig, days: Sequence[date]) -> None:
@@ -113,16 +190,32 @@ def print_summary(config: TrendscopeConfig, days: Sequence[date]) -> None:
     )
 
 
+def _ok(state: str) -> bool:
+    return state.endswith("success") or state.startswith("skipped")
+
+
+def _dates(text: str) -> list[date]:
+    return [date.fromisoformat(d.strip()) for d in text.split(",") if d.strip()]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--dag-id", default="trendscope_daily")
     parser.add_argument("--dags-folder", default="dags")
     parser.add_argument("--start", type=date.fromisoformat, help="first day (default: start_date)")
     parser.add_argument("--days", type=int, default=7)
+    parser.add_argument(
+        "--dates", type=_dates, help="run these days in this order (D1,D2,...) instead"
+    )
     parser.add_argument("--show-trends", action="store_true", help="print the last day's trends")
     parser.add_argument("--report-only", action="store_true", help="print the trends, run nothing")
     parser.add_argument(
-        "--rollup", action="store_true", help="then run trendscope_rollup for the last day"
+        "--rollup", action="store_true", help="then run trendscope_rollup on the runs' events"
+    )
+    parser.add_argument(
+        "--rollup-each-day",
+        action="store_true",
+        help="run trendscope_rollup after every daily run, as the scheduler would",
     )
     args = parser.parse_args(argv)
     config = load_config()
@@ -130,21 +223,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    days = [start + timedelta(days=i) for i in range(args.days)]
+    days = args.dates or [start + timedelta(days=i) for i in range(args.days)]
     if args.report_only:
-        print_summary(config, days)
+        print_summary(config, sorted(days))
         return 0
-    states = run_days(args.dag_id, days, args.dags_folder)
-    failed = [d for d, s in states.items() if not s.endswith("success")]
-    for d, s in states.items():
-        print(f"{args.dag_id} {d}: {s}")
-    if args.rollup and not failed:
-        state = run_rollup(days[-1], args.dags_folder)
-        print(f"trendscope_rollup {days[-1]}: {state}")
-        if not state.endswith("success"):
-            failed.append(days[-1])
+    runs = run_days(args.dag_id, days, args.dags_folder, rollup_each_day=args.rollup_each_day)
+    if args.rollup and all(_ok(state) for _, _, state in runs):
+        runs.append((ROLLUP_DAG, days[-1], run_rollup(args.dags_folder)))
+    failed = [(dag_id, d) for dag_id, d, state in runs if not _ok(state)]
+    for dag_id, d, state in runs:
+        print(f"{dag_id} {d}: {state}")
     if args.show_trends and not failed:
-        print_summary(config, days)
+        print_summary(config, sorted(days))
     return 1 if failed else 0
 
 

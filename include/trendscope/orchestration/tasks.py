@@ -97,6 +97,32 @@ def rollup_location_period(location: str, period: str) -> dict[str, Any]:
     return result.to_dict()
 
 
+def refresh_location_trends(location: str, days: Sequence[str]) -> dict[str, Any]:
+    """Recompute ``trends_daily`` of the published days whose window holds ``days`` (YYYY-MM-DD).
+
+    ``days`` are the location-days a daily run (re)published; each of them and the published
+    days up to ``trends.window_days`` after it are recomputed from what is published now.
+    """
+    from trendscope.pipeline.trends import refresh_trends
+
+    changed = sorted(date.fromisoformat(d) for d in days)
+    with failing_fast_on_bad_data():
+        results = refresh_trends(task_config(), location, changed)
+    refreshed = [r.date.isoformat() for r in results]
+    log.info(
+        "refresh %s: %d changed day(s) -> %d day(s) recomputed%s",
+        location,
+        len(changed),
+        len(refreshed),
+        f": {refreshed[0]} .. {refreshed[-1]}" if refreshed else "",
+    )
+    return {
+        "location": location,
+        "changed": [d.isoformat() for d in changed],
+        "refreshed": refreshed,
+    }
+
+
 def ingest_location(location: str, context: Mapping[str, Any]) -> dict[str, Any]:
     """Ingest ``location`` on the run's day; return how many analyze shards it needs."""
     from trendscope.pipeline.ingest import ingest_day

@@ -21,9 +21,10 @@ from trendscope.pipeline.result import StepResult
 from trendscope.quality.gate import audit_and_publish, suite_context
 from trendscope.tables import storage
 from trendscope.tables.paths import period_partition_path
-from trendscope.tables.published import read_days
+from trendscope.tables.published import published_days, read_days
 from trendscope.trends.calendar import (
     next_periods,
+    period_days,
     period_end,
     period_kind,
     period_start,
@@ -79,11 +80,14 @@ def rollup_targets(
     """The (location, period) rollups to refresh after ``updated`` location-days changed.
 
     Every week and month containing an updated day, plus the following periods (within the
-    baseline window) that are already published, since their baseline changed too.
+    baseline window) that are already published, since their baseline changed too. A period
+    with no published day (a manual trigger for a location with no data then) is skipped and
+    logged: there is nothing to roll up, and a failed mapped task would fail the whole run.
 
     Returns:
         ``[{"location": ..., "period": ...}]`` sorted, ready for ``expand_kwargs``.
     """
+    storage.use(config.storage)
     params = TrendParams.from_config(config.trends)
     by_location: dict[str, set[date]] = {}
     for location, day in updated:
@@ -98,7 +102,15 @@ def rollup_targets(
                     path = period_partition_path(config.data_root, table, location, later)
                     if storage.exists(path):
                         targets.add((location, later))
-    return [{"location": loc, "period": p} for loc, p in sorted(targets)]
+    empty = {(loc, p) for loc, p in targets if not _has_published_day(config, loc, p)}
+    for location, key in sorted(empty):
+        log.info("rollup %s %s skipped: no published day in the period", location, key)
+    return [{"location": loc, "period": p} for loc, p in sorted(targets - empty)]
+
+
+def _has_published_day(config: TrendscopeConfig, location: str, key: str) -> bool:
+    """Whether any day of period ``key`` has published ``images`` and ``detections``."""
+    return any(published_days(config.data_root, location, [day]) for day in period_days(key))
 
 
 def updated_days(
@@ -166,7 +178,9 @@ def plan_refresh(
     params = dict(params or {})
     if params.get("date") and not params.get("locations"):
         params["locations"] = config.location_slugs
+    days = updated_days(events, params)
     by_location: dict[str, list[str]] = {}
-    for location, day in updated_days(events, params):
+    for location, day in days:
         by_location.setdefault(location, []).append(day.isoformat())
+    log.info("%d updated location-day(s) -> %d location(s) to refresh", len(days), len(by_location))
     return [{"location": loc, "days": days} for loc, days in sorted(by_location.items())]

@@ -34,6 +34,7 @@ from trendscope.quality.suites import SuiteContext, frame_for, suite_rules
 from trendscope.tables import storage
 from trendscope.tables.paths import join, key_part, keyed_partition_path
 from trendscope.tables.schemas import IMAGES, OTHER, STATUS_OK, TableContract, relaxed
+from trendscope.trends.compare import TrendParams
 
 log = logging.getLogger(__name__)
 
@@ -346,6 +347,7 @@ def suite_context(
         posts_in=posts_in,
         usual_ok_images=usual,
         volume_min_ratio=config.quality.volume_min_ratio,
+        trend_rules=TrendParams.from_config(config.trends).rules,
     )
 
 

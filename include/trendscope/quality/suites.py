@@ -2,9 +2,10 @@
 
 A suite is a list of Great Expectations expectations built for one partition: it knows the
 partition's location and day/period, the detector's vocabulary, each target's fine labels, how
-many posts came in and how many ok images the location usually has. Cross-column rules that
-Great Expectations cannot express on a pandas frame directly (a box inside its image, a share
-equal to its counts) are checked on derived columns that :func:`frame_for` adds.
+many posts came in, how many ok images the location usually has, and the thresholds that name
+a trend. Cross-column rules that Great Expectations cannot express on a pandas frame directly (a
+box inside its image, a share equal to its counts, a delta equal to its shares) are checked on
+derived columns that :func:`frame_for` adds.
 """
 
 from __future__ import annotations
@@ -18,14 +19,25 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from trendscope.tables.schemas import OTHER, STATUS_DUPLICATE, STATUS_OK, STATUSES
-from trendscope.trends.stats import TRENDS
+from trendscope.trends.counting import EVIDENCE_AUTHORS, EVIDENCE_IMAGES
+from trendscope.trends.stats import (
+    DELTA_TOLERANCE,
+    FALLING,
+    INSUFFICIENT,
+    NEW,
+    RISING,
+    STABLE,
+    TRENDS,
+    Rules,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
 
 KINDS = ("object", "scene")
+EVIDENCE = (EVIDENCE_AUTHORS, EVIDENCE_IMAGES)
 SHARE_TOLERANCE = 1e-9
-"""How far a published share may be from ``images / ok_images`` (float rounding only)."""
+"""How far a published share or statistic may be from its formula (float rounding only)."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +52,7 @@ class SuiteContext:
     posts_in: int | None = None  # posts the ingest step found (images rows must match)
     usual_ok_images: float | None = None  # median ok images of recent days (volume check)
     volume_min_ratio: float = 0.1
+    trend_rules: Rules | None = None  # thresholds that name a trend (None: trends not checked)
 
 
 def _not_null(gx: Any, columns: Sequence[str]) -> list[Any]:
@@ -58,9 +71,15 @@ def _where(condition: str | None) -> dict[str, str]:
     return {"row_condition": condition, "condition_parser": "pandas"} if condition else {}
 
 
-def _in_set(gx: Any, column: str, values: Sequence[str], where: str | None = None) -> Any:
+def _in_set(
+    gx: Any,
+    column: str,
+    values: Sequence[str],
+    where: str | None = None,
+    description: str | None = None,
+) -> Any:
     return gx.expectations.ExpectColumnValuesToBeInSet(
-        column=column, value_set=list(values), **_where(where)
+        column=column, value_set=list(values), **_where(where), description=description
     )
 
 
@@ -166,8 +185,176 @@ def detections_suite(gx: Any, ctx: SuiteContext) -> list[Any]:
     return rules
 
 
+def _gap_rule(gx: Any, column: str, description: str) -> Any:
+    """A derived ``*_gap`` column (see :func:`frame_for`) is float rounding at most."""
+    return gx.expectations.ExpectColumnValuesToBeBetween(
+        column=column, min_value=0.0, max_value=SHARE_TOLERANCE, description=description
+    )
+
+
+def _statistics(gx: Any) -> list[Any]:
+    """The published statistics agree with each other and with the counts."""
+    return [
+        _gap_rule(gx, "share_gap", "share = images / ok_images"),
+        _gap_rule(
+            gx,
+            "baseline_share_gap",
+            "baseline_share = baseline_images / baseline_ok_images (null when "
+            "baseline_ok_images = 0)",
+        ),
+        _gap_rule(
+            gx,
+            "expected_share_gap",
+            "expected_share = baseline_share + coalesce(weekday_effect, 0)",
+        ),
+        _gap_rule(gx, "delta_gap", "delta = share - expected_share"),
+        gx.expectations.ExpectColumnValuesToBeBetween(
+            column="p_adjusted_excess",
+            min_value=-SHARE_TOLERANCE,
+            description="p_adjusted >= p_value (Benjamini-Hochberg never lowers a p-value)",
+        ),
+    ]
+
+
+def _needs(
+    gx: Any,
+    trends: Sequence[str],
+    column: str,
+    rule: str,
+    low: float | None = None,
+    high: float | None = None,
+    strict_high: bool = False,
+) -> Any:
+    """Rows labelled one of ``trends`` have ``low <= column <= high`` (``< high``: strict)."""
+    where = f"trend=={trends[0]!r}" if len(trends) == 1 else f"trend in {list(trends)!r}"
+    return gx.expectations.ExpectColumnValuesToBeBetween(
+        column=column,
+        min_value=low,
+        max_value=high,
+        strict_max=strict_high,
+        **_where(where),
+        description=f"{'/'.join(trends)} needs {rule}",
+    )
+
+
+def _trend_rules(gx: Any, rules: Rules) -> list[Any]:
+    """Each row's trend is the one its numbers and the thresholds give (see ``classify_trend``).
+
+    Both ways: a row labelled a trend meets that trend's conditions (one expectation per
+    condition, so a failure names it), and a row that meets a trend's conditions (and no
+    earlier rule's) carries that label, so a rise cannot be hidden as ``stable`` either.
+    """
+    ex = gx.expectations
+    alpha, tol = rules.alpha, DELTA_TOLERANCE
+    rise, fall = rules.min_delta - tol, tol - rules.min_delta
+    top = rules.max_top_author_share + tol
+    # pandas queries; NaN compares false, as in classify_trend (untested rows are stable)
+    short = f"(ok_images < {rules.min_images} or baseline_ok_images < {rules.min_baseline_images})"
+    unseen = "(baseline_images == 0 and images > 0)"
+    supported = (
+        f"(images >= {rules.new_min_images} and authors >= {rules.new_min_authors} "
+        f"and p_adjusted < {alpha!r})"
+    )
+    up = (
+        f"(p_adjusted < {alpha!r} and delta > 0 and delta >= {rise!r} "
+        f"and authors >= {rules.min_authors} and top_author_share <= {top!r})"
+    )
+    down = f"(p_adjusted < {alpha!r} and delta < 0 and delta <= {fall!r})"
+    judged = f"not {short} and not {unseen}"
+    meets = {
+        INSUFFICIENT: (
+            f"{short} or ({unseen} and not {supported})",
+            f"fewer than {rules.min_images} ok images or {rules.min_baseline_images} baseline ok "
+            "images, or unseen before without support",
+        ),
+        NEW: (f"not {short} and {unseen} and {supported}", "every new condition"),
+        RISING: (f"{judged} and {up}", "every rising condition"),
+        FALLING: (f"{judged} and {down}", "every falling condition"),
+        STABLE: (f"{judged} and not {up} and not {down}", "no new, rising or falling condition"),
+    }
+    judged_trends = (NEW, RISING, FALLING, STABLE)
+    return [
+        # what each label needs
+        _needs(
+            gx,
+            judged_trends,
+            "ok_images",
+            f"ok_images >= min_images ({rules.min_images})",
+            low=rules.min_images,
+        ),
+        _needs(
+            gx,
+            judged_trends,
+            "baseline_ok_images",
+            f"baseline_ok_images >= min_baseline_images ({rules.min_baseline_images})",
+            low=rules.min_baseline_images,
+        ),
+        *[
+            _needs(
+                gx,
+                [t],
+                "p_adjusted",
+                f"p_adjusted < alpha ({alpha:g})",
+                high=alpha,
+                strict_high=True,
+            )
+            for t in (RISING, FALLING, NEW)
+        ],
+        _needs(gx, [RISING], "delta", f"delta >= min_delta ({rules.min_delta:g})", low=rise),
+        _needs(gx, [FALLING], "delta", f"delta <= -min_delta ({-rules.min_delta:g})", high=fall),
+        _needs(
+            gx,
+            [RISING],
+            "authors",
+            f"authors >= min_authors ({rules.min_authors})",
+            low=rules.min_authors,
+        ),
+        _needs(
+            gx,
+            [RISING],
+            "top_author_share",
+            f"top_author_share <= max_top_author_share ({rules.max_top_author_share:g})",
+            high=top,
+        ),
+        _needs(gx, [NEW], "baseline_images", "baseline_images = 0", low=0, high=0),
+        _needs(
+            gx,
+            [NEW],
+            "images",
+            f"images >= new_min_images ({rules.new_min_images})",
+            low=rules.new_min_images,
+        ),
+        _needs(
+            gx,
+            [NEW],
+            "authors",
+            f"authors >= new_min_authors ({rules.new_min_authors})",
+            low=rules.new_min_authors,
+        ),
+        *[
+            ex.ExpectColumnValuesToNotBeNull(
+                column=column,
+                **_where(f"trend in {list(trends)!r}"),
+                description=f"{'/'.join(trends)} needs a {column}",
+            )
+            for column, trends in (
+                ("p_adjusted", (RISING, FALLING, NEW)),
+                ("delta", (RISING, FALLING)),
+                ("authors", (RISING, NEW)),
+                ("top_author_share", (RISING,)),
+            )
+        ],
+        # which label each row's numbers give
+        *[
+            _in_set(gx, "trend", [trend], condition, f"{trend}: a row meeting {what} reads {trend}")
+            for trend, (condition, what) in meets.items()
+        ],
+    ]
+
+
 def trends_suite(gx: Any, ctx: SuiteContext, key_column: str) -> list[Any]:
-    """Trend tables: keys, shares and p-values in [0, 1], shares equal to their counts."""
+    """Trend tables: keys, ranges, statistics consistent with their counts, trends with the
+    configured thresholds (when ``ctx.trend_rules`` is set)."""
     ex = gx.expectations
     rules = [
         *_not_null(gx, ["location", key_column, "kind", "label", "trend", "share"]),
@@ -177,21 +364,23 @@ def trends_suite(gx: Any, ctx: SuiteContext, key_column: str) -> list[Any]:
         ),
         _in_set(gx, "kind", KINDS),
         _in_set(gx, "trend", TRENDS),
-        *_between(gx, ["share", "baseline_share", "p_value", "p_adjusted"], 0.0, 1.0),
+        _in_set(gx, "evidence", EVIDENCE),
+        *_between(
+            gx, ["share", "baseline_share", "p_value", "p_adjusted", "top_author_share"], 0.0, 1.0
+        ),
         *_between(gx, ["images", "objects", "ok_images", "baseline_images"], 0, None),
+        *_between(gx, ["authors", "ok_authors", "author_entropy", "dispersion"], 0, None),
+        *_between(gx, ["rank"], 1, None),
         ex.ExpectColumnPairValuesAToBeGreaterThanB(
             column_A="ok_images", column_B="images", or_equal=True
         ),
         ex.ExpectColumnPairValuesAToBeGreaterThanB(
             column_A="objects", column_B="images", or_equal=True
         ),
-        ex.ExpectColumnValuesToBeBetween(
-            column="share_gap",
-            min_value=0.0,
-            max_value=SHARE_TOLERANCE,
-            description="share = images / ok_images",
-        ),
+        *_statistics(gx),
     ]
+    if ctx.trend_rules is not None:
+        rules += _trend_rules(gx, ctx.trend_rules)
     if ctx.vocabulary:
         rules.append(_in_set(gx, "label", ctx.vocabulary, 'kind=="object"'))
     if ctx.scene_labels:
@@ -240,4 +429,26 @@ def frame_for(table_name: str, table: pa.Table, images: pa.Table | None = None) 
     if "share" in df.columns and "ok_images" in df.columns:
         expected = df["images"] / df["ok_images"].where(df["ok_images"] > 0)
         df["share_gap"] = (df["share"] - expected).abs().fillna(0.0)
+    if "baseline_share" in df.columns:
+        df = df.assign(**_statistic_gaps(df))
     return df
+
+
+def _gap(value: pd.Series, formula: pd.Series) -> pd.Series:
+    """``|value - formula|``: 0 where both are null, infinite where only one of them is."""
+    both_null = value.isna() & formula.isna()
+    return (value - formula).abs().mask(both_null, 0.0).fillna(math.inf)
+
+
+def _statistic_gaps(df: pd.DataFrame) -> dict[str, pd.Series]:
+    """How far each test statistic of a trend table is from its formula (see the contract)."""
+    b_ok = df["baseline_ok_images"]
+    baseline_share = df["baseline_images"] / b_ok.where(b_ok > 0)
+    expected_share = df["baseline_share"] + df["weekday_effect"].fillna(0.0)
+    return {
+        "baseline_share_gap": _gap(df["baseline_share"], baseline_share),
+        "expected_share_gap": _gap(df["expected_share"], expected_share),
+        "delta_gap": _gap(df["delta"], df["share"] - df["expected_share"]),
+        # null where either is (untested rows)
+        "p_adjusted_excess": df["p_adjusted"] - df["p_value"],
+    }

@@ -5,11 +5,15 @@ The report shows, for the location(s) chosen:
 * the daily share of the top object labels (by images over the range) against the baseline
   band (the baseline share with a binomial 95% interval for the day's number of ok images),
   with the days judged ``rising`` marked;
-* every ``rising`` row of ``trends_daily`` in the range;
+* every ``rising`` row of ``trends_daily`` in the range, with thumbnails of up to 6 example
+  images of each (:func:`~trendscope.trends.explain.example_images`, the images
+  ``trendscope explain`` lists), embedded as small JPEG data: URIs;
 * every configured location's share of the top labels over the whole range, and the
   location-against-the-others comparison (:func:`~trendscope.trends.compare.compare_locations`).
 
-It reads only the partitions of the range. The file references nothing outside itself.
+It reads only the partitions of the range (and the example images, through
+:mod:`trendscope.tables.storage`, so ``s3://`` sources work). The file references nothing outside
+itself; an example image that cannot be read shows as a placeholder with its path.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import logging
 import math
 from collections.abc import Sequence
 from datetime import date, timedelta
@@ -33,9 +38,14 @@ from trendscope.tables.published import read_days
 from trendscope.tables.schemas import TRENDS_DAILY
 from trendscope.trends.compare import TrendParams, compare_locations
 from trendscope.trends.counting import ok_counts, rollup
+from trendscope.trends.explain import MAX_EXAMPLES, Example, LabelKey, describe, examples_for_day
+
+log = logging.getLogger(__name__)
 
 TOP_LABELS = 6
 Z95 = 1.959964
+THUMB_SIDE = 160
+"""Longest side, in pixels, of the example thumbnails embedded in the report."""
 
 _CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
@@ -47,6 +57,12 @@ tr.rising td, tr.higher td { background: #fde8e8; }
 tr.lower td { background: #e8f0fd; }
 .note { color: #666; font-size: 0.9em; }
 img { max-width: 100%; }
+.thumbs { display: flex; flex-wrap: wrap; gap: 0.6em; }
+figure.thumb { margin: 0; width: 160px; font-size: 0.75em; color: #555; }
+figure.thumb figcaption { overflow-wrap: anywhere; }
+.placeholder { width: 160px; height: 120px; background: #f2f2f2; border: 1px dashed #aaa;
+               display: flex; align-items: center; justify-content: center; color: #888; }
+h3 { font-size: 1em; margin-bottom: 0.3em; }
 """
 
 
@@ -192,6 +208,79 @@ def _location_chart(
     return _png(fig)
 
 
+# --- example thumbnails ----------------------------------------------------------------------
+
+
+def thumbnail_uri(source_uri: str, max_side: int = THUMB_SIDE) -> str:
+    """A JPEG thumbnail (longest side ``max_side``) of an image file as a ``data:`` URI.
+
+    The file is read through :func:`~trendscope.tables.storage.read_bytes` (local or ``s3://``).
+
+    Raises:
+        FileNotFoundError: The file does not exist.
+        OSError: It is not an image Pillow can decode.
+    """
+    from PIL import Image, ImageOps
+
+    data = storage.read_bytes(source_uri)
+    with Image.open(io.BytesIO(data)) as img:
+        img.draft("RGB", (max_side * 2, max_side * 2))  # JPEG: decode at a reduced scale
+        small = ImageOps.exif_transpose(img).convert("RGB")
+        small.thumbnail((max_side, max_side))
+        buf = io.BytesIO()
+        small.save(buf, format="JPEG", quality=80)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _figure(example: Example, thumbs: dict[str, str | None]) -> str:
+    uri = example.source_uri
+    if uri not in thumbs:
+        try:
+            thumbs[uri] = thumbnail_uri(uri)
+        except Exception as exc:  # one unreadable image must never break the report
+            log.warning("report: no thumbnail for %s: %s", uri, exc)
+            thumbs[uri] = None
+    path = html.escape(uri)
+    src = thumbs[uri]
+    if src is None:
+        return (
+            '<figure class="thumb missing"><div class="placeholder">image not available</div>'
+            f"<figcaption>{path}</figcaption></figure>"
+        )
+    conf = "-" if example.confidence is None else f"{example.confidence:.2f}"
+    caption = html.escape(f"{example.author or 'unknown author'}, confidence {conf}")
+    return (
+        f'<figure class="thumb"><img class="thumb" alt="{path}" title="{path}" src="{src}">'
+        f"<figcaption>{caption}</figcaption></figure>"
+    )
+
+
+def _examples_section(config: TrendscopeConfig, rising: Sequence[dict[str, Any]]) -> str:
+    """Thumbnails of example images of each rising row, reading each location-day once."""
+    by_day: dict[tuple[str, date], list[dict[str, Any]]] = {}
+    for r in rising:
+        by_day.setdefault((r["location"], r["date"]), []).append(r)
+    thumbs: dict[str, str | None] = {}
+    parts = []
+    for (location, day), rows in by_day.items():
+        keys: list[LabelKey] = [(r["kind"], r["label"], r["fine_label"]) for r in rows]
+        found = examples_for_day(config.data_root, location, day, keys, MAX_EXAMPLES)
+        for r, key in zip(rows, keys, strict=True):
+            name = describe(key)
+            head = f"{location} {day}: {name} (share {r['share']:.3f}, {r['images']} images" + (
+                f" from {r['authors']} authors)" if r["authors"] is not None else ")"
+            )
+            figures = "".join(_figure(x, thumbs) for x in found[key]) or (
+                "<p class='note'>No ok image of it found in the published tables.</p>"
+            )
+            parts.append(
+                f'<section class="examples" data-location="{html.escape(location)}" '
+                f'data-date="{day}" data-label="{html.escape(name)}">'
+                f'<h3>{html.escape(head)}</h3><div class="thumbs">{figures}</div></section>'
+            )
+    return "\n".join(parts)
+
+
 # --- HTML ------------------------------------------------------------------------------------
 
 
@@ -294,9 +383,16 @@ def build_report(
     parts.append(f"<h2>Rising labels ({len(rising)})</h2>")
     if rising:
         for r in rising:
-            r["baseline"] = r["baseline_share"]
+            r["baseline"], r["expected"] = r["baseline_share"], r["expected_share"]
         cols = ["date", "location", "kind", "label", "fine_label", "share", "baseline"]
-        parts.append(_table(rising, [*cols, "lift", "p_adjusted"], row_class="trend"))
+        cols += ["expected", "authors", "lift", "p_adjusted"]
+        parts.append(_table(rising, cols, row_class="trend"))
+        parts.append(
+            f"<h2>Example images of the rising labels (up to {MAX_EXAMPLES} each)</h2>"
+            "<p class='note'>Ok images showing the label that day, one per author first, "
+            "highest confidence first (as <code>trendscope explain</code> lists them).</p>"
+        )
+        parts.append(_examples_section(config, rising))
     else:
         parts.append("<p>No label was judged rising in this range.</p>")
 

@@ -38,7 +38,6 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as _sps
 
-
 TRIM = 0.2
 """Share of the largest standardised residuals a dispersion estimate leaves out, so a few
 unusual days in the window (an event, the first days of a real shift) do not hide the next."""
