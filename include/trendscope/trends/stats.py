@@ -17,7 +17,7 @@ formulas and a worked example; in short, for each row (a label in a location-day
   ``x_t ~ Binomial(n_t, p_t)`` with ``p_t`` varying around the expectation with variance
   ``tau^2`` (a beta-binomial model), and ``tau^2`` is estimated from the residuals of the
   window (around the weekday means when the weekly rhythm is used) by a trimmed moment
-  equation that leaves out the largest fifth, so a few unusual days do not hide the next
+  equation that leaves out the largest 35%, so a few unusual days do not hide the next
   shift. With fewer than
   ``min_dispersion_units`` baseline units, ``tau^2 = default_icc * mu (1 - mu)``.
 * **Test.** Today's count is compared with the beta-binomial predictive distribution of mean
@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as _sps
 
-TRIM = 0.2
+TRIM = 0.35
 """Share of the largest standardised residuals a dispersion estimate leaves out, so a few
 unusual days in the window (an event, the first days of a real shift) do not hide the next."""
 

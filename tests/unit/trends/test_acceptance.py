@@ -69,15 +69,25 @@ def test_stationary_labels_are_rarely_flagged(seed: int) -> None:
     assert (weekend.trend == RISING).mean() <= 0.1  # was: rising every Saturday
 
 
-@pytest.mark.parametrize("seed", [21, 22, 23])
-def test_a_ramp_over_many_authors_is_flagged_within_five_days(seed: int) -> None:
-    """cat moves from 8% to 20% over 5 days (day 60..64), spread over many authors."""
+def test_a_ramp_over_many_authors_is_flagged_within_five_days() -> None:
+    """cat moves from 8% to 20% over 5 days (day 60..64), spread over many authors.
+
+    Detection is a probability, not a certainty: over ten histories at least nine flag it
+    within the ramp's five days (measured: 96% over 25 seeds, benchmarks/RESULTS.md).
+    """
     labels = LABELS | {"cat": LabelSpec(0.08, 0.025)}
     scenario = _scenario(labels=labels, ramps=(Ramp("shibuya", "cat", 60, 5, 0.20),))
-    rows = _label_days(scenario, seed, list(range(55, 65)))
-    cat = rows[rows.label == "cat"].set_index("day").trend
-    assert (cat.loc[55:59] == RISING).sum() <= 1  # before the ramp: the 5% false-flag budget
-    assert (cat.loc[60:64] == RISING).any(), cat
+    delays, early = [], 0
+    for seed in range(20, 30):
+        rows = _label_days(scenario, seed, list(range(57, 65)))
+        cat = rows[rows.label == "cat"].set_index("day").trend
+        early += int((cat.loc[57:59] == RISING).sum())
+        flagged = [d - 60 for d in range(60, 65) if cat.get(d) == RISING]
+        delays.append(flagged[0] if flagged else None)
+    found = sorted(d for d in delays if d is not None)
+    assert len(found) >= 9, delays
+    assert found[len(found) // 2] <= 3, delays  # median delay
+    assert early <= 2  # before the ramp: within the false-flag budget (30 label-days)
 
 
 @pytest.mark.parametrize("seed", [31, 32, 33, 34])
