@@ -20,8 +20,17 @@ def test_day_period_and_compare(config, capsys, tmp_path) -> None:
     day = ["--location", "shibuya", "--date", WEEK45[0].isoformat(), *data]
 
     assert main(["trends", *day]) == 0
-    row = _first_object_row(capsys.readouterr().out)
+    out = capsys.readouterr().out
+    row = _first_object_row(out)
     assert row[0] == "cat" and row[-1] == "rising"
+    header = out.split("Objects\n")[1].splitlines()[0].split()
+    assert header == [
+        *("label", "images", "authors", "top_share", "share", "baseline", "expected"),
+        *("delta", "lift", "p_adj", "trend"),
+    ]
+    assert int(row[2]) == int(row[1])  # no authors in this history: each image its own
+    tables = out.split("Objects\n")[1].splitlines()
+    assert max(len(line) for line in tables) <= 120
 
     assert main(["trends", *day, "--period", "week"]) == 1
     err = capsys.readouterr().err

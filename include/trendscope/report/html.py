@@ -232,13 +232,13 @@ def thumbnail_uri(source_uri: str, max_side: int = THUMB_SIDE) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _figure(example: Example, thumbs: dict[str, str | None]) -> str:
+def _figure(example: Example, thumbs: dict[str, str | None], failed: list[str]) -> str:
     uri = example.source_uri
     if uri not in thumbs:
         try:
             thumbs[uri] = thumbnail_uri(uri)
         except Exception as exc:  # one unreadable image must never break the report
-            log.warning("report: no thumbnail for %s: %s", uri, exc)
+            failed.append(f"{uri}: {exc}")
             thumbs[uri] = None
     path = html.escape(uri)
     src = thumbs[uri]
@@ -261,6 +261,7 @@ def _examples_section(config: TrendscopeConfig, rising: Sequence[dict[str, Any]]
     for r in rising:
         by_day.setdefault((r["location"], r["date"]), []).append(r)
     thumbs: dict[str, str | None] = {}
+    failed: list[str] = []
     parts = []
     for (location, day), rows in by_day.items():
         keys: list[LabelKey] = [(r["kind"], r["label"], r["fine_label"]) for r in rows]
@@ -270,7 +271,7 @@ def _examples_section(config: TrendscopeConfig, rising: Sequence[dict[str, Any]]
             head = f"{location} {day}: {name} (share {r['share']:.3f}, {r['images']} images" + (
                 f" from {r['authors']} authors)" if r["authors"] is not None else ")"
             )
-            figures = "".join(_figure(x, thumbs) for x in found[key]) or (
+            figures = "".join(_figure(x, thumbs, failed) for x in found[key]) or (
                 "<p class='note'>No ok image of it found in the published tables.</p>"
             )
             parts.append(
@@ -278,6 +279,12 @@ def _examples_section(config: TrendscopeConfig, rising: Sequence[dict[str, Any]]
                 f'data-date="{day}" data-label="{html.escape(name)}">'
                 f'<h3>{html.escape(head)}</h3><div class="thumbs">{figures}</div></section>'
             )
+    if failed:
+        log.warning(
+            "report: %d example image(s) unreadable, shown as placeholders (first: %s)",
+            len(failed),
+            failed[0],
+        )
     return "\n".join(parts)
 
 
