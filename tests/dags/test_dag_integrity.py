@@ -41,6 +41,7 @@ for dag_id, dag in bag.dags.items():
         "upstream": {t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks},
         "timetable": type(dag.timetable).__name__,
         "catchup": dag.catchup,
+        "max_active_runs": dag.max_active_runs,
     }
 print("PROBE" + json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()}, "heavy": heavy, "dags": dags}))
 """
@@ -103,6 +104,21 @@ def test_daily_dag_shape(parsed: dict) -> None:
     assert daily["operators"]["analyze"] == "@task"
     assert daily["timetable"] == "CronDataIntervalTimetable"
     assert daily["catchup"] is False
+
+
+def test_rollup_dag_shape(parsed: dict) -> None:
+    """Refresh and rollups run on the trends_daily asset, one run at a time (order independence)."""
+    rollup = parsed["dags"]["trendscope_rollup"]
+    assert rollup["tasks"] == ["plan", "plan_refresh", "refresh", "rollup"]
+    assert rollup["upstream"] == {
+        "plan_refresh": [],
+        "refresh": ["plan_refresh"],
+        "plan": [],
+        "rollup": ["plan"],
+    }
+    assert rollup["timetable"] == "AssetTriggeredTimetable"
+    assert rollup["max_active_runs"] == 1
+    assert parsed["dags"]["trendscope_daily"]["max_active_runs"] == 4
 
 
 def test_kubernetes_mode_runs_analyze_as_gpu_pods(parsed_k8s: dict) -> None:
