@@ -121,6 +121,7 @@ _COUNT_FIELDS = [
     pa.field("top_author_share", pa.float64()),  # share of its images from its top author
     pa.field("author_entropy", pa.float64()),  # Shannon entropy (bits) of its images over authors
     pa.field("evidence", pa.string()),  # authors | images (no author known: counted by images)
+    pa.field("design_effect", pa.float64()),  # sampling variance / binomial, authors as clusters
 ]
 
 DAILY_COUNTS = TableContract(
@@ -149,7 +150,8 @@ TEST_FIELDS = [
     pa.field("expected_share", pa.float64()),  # baseline_share + weekday_effect
     pa.field("weekday_effect", pa.float64()),  # null: no weekday adjustment
     pa.field("dispersion", pa.float64()),  # sd of the daily author share beyond binomial
-    pa.field("statistic", pa.float64()),  # (author share - expected) / predictive sd
+    pa.field("statistic", pa.float64()),  # (share - expected) / predictive sd, today
+    pa.field("recent_statistic", pa.float64()),  # the same for the last recent_days pooled
     pa.field("delta", pa.float64()),  # share - expected_share
     pa.field("lift", pa.float64()),  # share / expected_share; null when expected_share is 0
     pa.field("p_value", pa.float64()),  # null: not testable

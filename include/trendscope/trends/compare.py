@@ -72,6 +72,7 @@ class TrendParams:
     default_icc: float = 0.01
     weekly_rhythm: bool = True
     weekly_min_weeks: int = 3
+    recent_days: int = 3
 
     @classmethod
     def from_config(cls, trends_config: Any) -> TrendParams:
@@ -104,7 +105,7 @@ class TrendParams:
 
 
 _KEY = ("kind", "label", "fine_label")
-_AUTHOR_COLUMNS = ("authors", "top_author_share", "author_entropy")
+_AUTHOR_COLUMNS = ("authors", "top_author_share", "author_entropy", "design_effect")
 _COUNT_COLUMNS = (*_KEY, "images", "objects", "rank", *_AUTHOR_COLUMNS)
 _OK_COLUMNS = ("ok_images", "ok_authors", "evidence")
 
@@ -147,6 +148,7 @@ _AUTHOR_TYPES = {
     "top_author_share": pa.float64(),
     "author_entropy": pa.float64(),
     "evidence": pa.string(),
+    "design_effect": pa.float64(),
 }
 
 
@@ -277,9 +279,9 @@ def compare_with_baseline(
     cur = today.select(["location", "date", *_COUNT_COLUMNS, *passthrough]).rename_columns(
         ["location", "g", *_COUNT_COLUMNS, *passthrough]
     )
-    hist = history.select(["location", "date", *_KEY, "images", "authors"]).rename_columns(
-        ["hloc", "unit", *_KEY, "images", "authors"]
-    )
+    hist = history.select(
+        ["location", "date", *_KEY, "images", "authors", "design_effect"]
+    ).rename_columns(["hloc", "unit", *_KEY, "images", "authors", "design_effect"])
     result = compare_units(
         cur,
         cur_ok,
@@ -291,6 +293,7 @@ def compare_with_baseline(
         TRENDS,
         params.model,
         passthrough,
+        recent_days=True,
     )
     for name in ("detector_sha256", "classifier_sha256"):
         if name not in result.column_names:
@@ -358,9 +361,9 @@ def compare_periods(
     cur = current.select(["location", "period", *_COUNT_COLUMNS]).rename_columns(
         ["location", "g", *_COUNT_COLUMNS]
     )
-    hist = previous.select(["location", "period", *_KEY, "images", "authors"]).rename_columns(
-        ["hloc", "unit", *_KEY, "images", "authors"]
-    )
+    hist = previous.select(
+        ["location", "period", *_KEY, "images", "authors", "design_effect"]
+    ).rename_columns(["hloc", "unit", *_KEY, "images", "authors", "design_effect"])
     result = compare_units(
         cur,
         cur_ok,
@@ -443,9 +446,9 @@ def compare_locations(
     cur = period_counts.select(["location", "period", *_COUNT_COLUMNS]).rename_columns(
         ["location", "g", *_COUNT_COLUMNS]
     )
-    hist = period_counts.select(["location", "period", *_KEY, "images", "authors"]).rename_columns(
-        ["hloc", "unit", *_KEY, "images", "authors"]
-    )
+    hist = period_counts.select(
+        ["location", "period", *_KEY, "images", "authors", "design_effect"]
+    ).rename_columns(["hloc", "unit", *_KEY, "images", "authors", "design_effect"])
     rules = params.rules
 
     def classify(v: dict[str, np.ndarray]) -> np.ndarray:

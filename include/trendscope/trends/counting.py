@@ -9,7 +9,9 @@ Authors are the unit of evidence for trends: one account posting 60 umbrella pho
 author showing an umbrella. An image whose author is unknown (null) counts as an author of its
 own, so a day without any known author is counted by images, and ``evidence`` says which.
 ``top_author_share`` is the share of the label's images that its most active author posted,
-``author_entropy`` the Shannon entropy (bits) of the label's images over authors.
+``author_entropy`` the Shannon entropy (bits) of the label's images over authors, and
+``design_effect`` how much the clustering of images by author widens the share's sampling
+variance (1 when every author posts one image; one author's burst makes it large).
 """
 
 from __future__ import annotations
@@ -52,12 +54,18 @@ ok AS (
            coalesce(author, '\x00image:' || image_id) AS unit, author IS NOT NULL AS known
     FROM images WHERE status = 'ok'
 ),
+unit_ok AS (
+    SELECT location, period, unit, count(DISTINCT image_id) AS k FROM ok
+    GROUP BY location, period, unit
+),
 n AS (
-    SELECT location, period, min(period_start) AS period_start,
-           count(DISTINCT image_id) AS ok_images, count(DISTINCT unit) AS ok_authors,
+    SELECT o.location, o.period, min(period_start) AS period_start,
+           count(DISTINCT image_id) AS ok_images, count(DISTINCT o.unit) AS ok_authors,
            CASE WHEN bool_or(known) THEN 'authors' ELSE 'images' END AS evidence,
-           count(DISTINCT date)::INTEGER AS days
-    FROM ok GROUP BY location, period
+           count(DISTINCT date)::INTEGER AS days,
+           (SELECT sum(u.k * u.k) FROM unit_ok u
+             WHERE u.location = o.location AND u.period = o.period)::DOUBLE AS k2
+    FROM ok o GROUP BY o.location, o.period
 )"""
 
 _ROLLUP_SQL = (
@@ -83,15 +91,17 @@ per_unit AS (
     FROM ok WHERE scene IS NOT NULL AND $include_scenes GROUP BY location, period, scene, unit
 ),
 counts AS (
-    SELECT location, period, kind, label, fine_label,
+    SELECT p.location, p.period, kind, label, fine_label,
            sum(images)::BIGINT AS images, sum(objects)::BIGINT AS objects,
            count(*)::BIGINT AS authors,
            max(images)::DOUBLE / sum(images) AS top_author_share,
            greatest(0.0, -sum(images::DOUBLE / total * log2(images::DOUBLE / total)))
-               AS author_entropy
+               AS author_entropy,
+           sum(images * images)::DOUBLE AS y2, sum(images * u.k)::DOUBLE AS yk
     FROM (SELECT *, sum(images) OVER (PARTITION BY location, period, kind, label, fine_label)
-                    AS total FROM per_unit)
-    GROUP BY location, period, kind, label, fine_label
+                    AS total FROM per_unit) p
+    JOIN unit_ok u ON u.location = p.location AND u.period = p.period AND u.unit = p.unit
+    GROUP BY p.location, p.period, kind, label, fine_label
 )
 SELECT c.location, c.period, n.period_start, kind, label, fine_label,
        images, objects, n.ok_images, images::DOUBLE / n.ok_images AS share,
@@ -101,6 +111,16 @@ SELECT c.location, c.period, n.period_start, kind, label, fine_label,
            ORDER BY images DESC, objects DESC, label, fine_label
        )::INTEGER AS rank,
        authors, n.ok_authors, top_author_share, author_entropy, n.evidence,
+       -- images cluster by author: the share's variance over authors (ratio estimator,
+       -- authors as clusters) against the binomial one; 1 when every author posts one image
+       CASE WHEN images = n.ok_images THEN 1.0
+            WHEN n.ok_authors <= 1 THEN n.ok_images::DOUBLE
+            ELSE greatest(1.0, least(n.ok_images::DOUBLE,
+                 (y2 - 2 * (images::DOUBLE / n.ok_images) * yk
+                     + (images::DOUBLE / n.ok_images) ^ 2 * n.k2)
+                 * n.ok_authors / (n.ok_authors - 1)
+                 / (images * (1 - images::DOUBLE / n.ok_images))))
+       END AS design_effect,
        n.days
 FROM counts c JOIN n ON c.location = n.location AND c.period = n.period
 ORDER BY c.location, c.period, kind, fine_label IS NOT NULL, label, rank
@@ -158,7 +178,9 @@ def ok_counts(images: pa.Table, period: Period) -> pa.Table:
     """
     if "author" not in images.column_names:
         images = images.append_column("author", pa.nulls(images.num_rows, pa.string()))
-    sql = _period_sql("WITH" + _OK_CTE + " SELECT * FROM n ORDER BY location, period", period)
+    sql = _period_sql(
+        "WITH" + _OK_CTE + " SELECT * EXCLUDE (k2) FROM n ORDER BY location, period", period
+    )
     return _run(sql, {"images": images}).cast(OK_COUNTS_SCHEMA)
 
 

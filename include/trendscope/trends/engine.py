@@ -26,7 +26,14 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from trendscope.trends.stats import ModelParams, baseline_model, benjamini_hochberg, predictive_test
+from trendscope.trends.stats import (
+    ModelParams,
+    baseline_model,
+    benjamini_hochberg,
+    combine,
+    predictive_test,
+    recent_test,
+)
 
 Classifier = Callable[[dict[str, np.ndarray]], np.ndarray]
 
@@ -60,6 +67,7 @@ joined AS (
            coalesce(c.top_author_share, 1.0 / c.images) AS top_author_share,
            coalesce(c.author_entropy, log2(c.images)) AS author_entropy,
            coalesce(n.evidence, 'images') AS evidence,
+           coalesce(c.design_effect, 1.0) AS design_effect,
            {passthrough}
            coalesce(b.baseline_images, 0) AS baseline_images,
            coalesce(bn.baseline_ok_images, 0) AS baseline_ok_images,
@@ -87,9 +95,8 @@ WINDOW rank_group AS (
 """
 
 _LONG_SQL = """
-SELECT j.row_id, m.pos, m.weekday,
-       o.ok_images AS nimg, coalesce(o.ok_authors, o.ok_images) AS n,
-       coalesce(h.images, 0) AS ximg, coalesce(h.authors, h.images, 0) AS x
+SELECT j.row_id, m.pos, m.weekday, o.ok_images AS n, coalesce(h.images, 0) AS x,
+       coalesce(h.design_effect, 1.0) AS deff
 FROM joined j
 JOIN mapping m ON m.location = j.location AND m.g = j.g
 JOIN hist_ok o ON o.hloc = m.hloc AND o.unit = m.unit AND o.ok_images > 0
@@ -117,7 +124,7 @@ def _dense(long: pa.Table, rows: int) -> dict[str, np.ndarray]:
     row, pos = _column(long, "row_id").astype(np.int64), _column(long, "pos").astype(np.int64)
     width = int(pos.max()) + 1 if pos.size else 1
     out = {}
-    for name in ("x", "n", "ximg", "nimg"):
+    for name in ("x", "n", "deff"):
         m = np.zeros((rows, width))
         m[row, pos] = _column(long, name).astype(np.float64)
         out[name] = m
@@ -138,6 +145,7 @@ def compare_units(
     order: Sequence[str],
     model: ModelParams,
     passthrough: Sequence[str] = (),
+    recent_days: bool = False,
 ) -> pa.Table:
     """Test each current row against its baseline units.
 
@@ -155,6 +163,8 @@ def compare_units(
         order: Trend names in sort order.
         model: The model of ordinary variation.
         passthrough: Columns of ``cur`` copied through (absent rows take any value of the unit).
+        recent_days: Baseline units are days, oldest first (``pos``), so the last
+            ``model.recent_days`` days can be tested pooled (:func:`recent_test`).
 
     Returns:
         Rows with ``baseline_images, baseline_ok_images, baseline_share, baseline_units,
@@ -188,8 +198,7 @@ def compare_units(
         today_wd = _column(today, "weekday").astype(np.int64)
         weekday = dense["weekday"] if (today_wd >= 0).any() else None
 
-        unit_model = baseline_model(dense["x"], dense["n"], weekday, today_wd, model)
-        image_model = baseline_model(dense["ximg"], dense["nimg"], weekday, today_wd, model)
+        base = baseline_model(dense["x"], dense["n"], weekday, today_wd, model)
         col = {
             name: _column(joined, name).astype(np.float64)
             for name in (
@@ -200,18 +209,35 @@ def compare_units(
                 "baseline_images",
                 "baseline_ok_images",
                 "top_author_share",
+                "design_effect",
             )
         }
-        statistic, p = predictive_test(
-            col["authors"], col["ok_authors"], unit_model, model.false_positive_rate
+        # evidence counted per author: today's counts shrink by the design effect
+        deff = np.maximum(col["design_effect"], 1.0)
+        statistic, p_day = predictive_test(
+            col["images"] / deff, col["ok_images"] / deff, base, model.false_positive_rate
         )
+        recent, p_recent = np.full(rows, np.nan), np.full(rows, np.nan)
+        if recent_days:
+            recent, p_recent = recent_test(
+                dense["x"],
+                dense["n"],
+                dense["deff"],
+                weekday,
+                today_wd if weekday is not None else None,
+                col["images"],
+                col["ok_images"],
+                deff,
+                model,
+            )
+        p = combine(p_day, p_recent)
         images, ok = col["images"], col["ok_images"]
         b_img, b_ok = col["baseline_images"], col["baseline_ok_images"]
         with np.errstate(divide="ignore", invalid="ignore"):
             share = np.where(ok > 0, images / ok, np.nan)
             b_share = np.where(b_ok > 0, b_img / b_ok, np.nan)
-            has_effect = np.isfinite(image_model.weekday_effect)
-            expected = np.where(has_effect, image_model.expected, b_share)
+            has_effect = np.isfinite(base.weekday_effect)
+            expected = np.where(has_effect, base.expected, b_share)
             effect = np.where(has_effect, expected - b_share, np.nan)
             delta = share - expected
             lift = np.where(expected > 0, share / expected, np.nan)
@@ -223,8 +249,9 @@ def compare_units(
             ("baseline_share", b_share),
             ("expected_share", expected),
             ("weekday_effect", effect),
-            ("dispersion", np.sqrt(unit_model.tau2)),
+            ("dispersion", np.sqrt(base.tau2)),
             ("statistic", statistic),
+            ("recent_statistic", recent),
             ("delta", delta),
             ("lift", lift),
             ("p_value", p),

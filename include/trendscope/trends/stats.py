@@ -115,6 +115,7 @@ class ModelParams:
         weekly_min_weeks: Fewest baseline days of today's weekday to use the weekly rhythm.
         false_positive_rate: Share of images a detector labels wrongly with any one label;
             a label never seen before must clearly exceed it to be ``new``.
+        recent_days: Days (today included) pooled by :func:`recent_test`; below 2, off.
     """
 
     min_dispersion_units: int = 7
@@ -122,6 +123,7 @@ class ModelParams:
     weekly_rhythm: bool = True
     weekly_min_weeks: int = 3
     false_positive_rate: float = 0.005
+    recent_days: int = 3
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,41 @@ def _f(a: object) -> np.ndarray:
 
 def _sum(a: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.where(mask, a, 0.0).sum(axis=-1)
+
+
+def _median_variance(m: np.ndarray) -> np.ndarray:
+    """Variance of the median of ``m`` normal values, in units of one value's variance."""
+    exact = np.array([np.inf, 1.0, 0.5, 0.4487, 0.3433, 0.2868, 0.2367, 0.2099])
+    m = np.asarray(m)
+    small = np.clip(m, 0, exact.size - 1).astype(np.int64)
+    with np.errstate(divide="ignore"):
+        return np.where(m < exact.size, exact[small], np.pi / (2.0 * m))
+
+
+def _leave_one_out(s: np.ndarray, has: np.ndarray, wd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Squared residuals of each day from the median share of the other days of its weekday,
+    scaled to the variance of one day's share; and which days have such a residual.
+
+    Leaving the day out keeps one unusual day from moving the level it is measured against,
+    so it stands out (and is trimmed) instead of spreading over its weekday.
+    """
+    r2 = np.zeros(s.shape)
+    ok = np.zeros(s.shape, dtype=bool)
+    values = np.where(has, s, np.nan)
+    for w in range(7):
+        cols = np.flatnonzero((wd == w).any(axis=0))
+        for j in cols:
+            rest = cols[cols != j]
+            if rest.size == 0:
+                continue
+            others = np.where(wd[:, rest] == w, values[:, rest], np.nan)
+            m = np.isfinite(others).sum(axis=1)
+            med = np.nanmedian(np.where(m[:, None] > 0, others, 0.0), axis=1)
+            valid = has[:, j] & (wd[:, j] == w) & (m > 0)
+            scale = 1.0 + _median_variance(np.maximum(m, 1))
+            r2[:, j] = np.where(valid, (s[:, j] - med) ** 2 / scale, r2[:, j])
+            ok[:, j] |= valid
+    return r2, ok
 
 
 def baseline_model(
@@ -213,14 +250,11 @@ def baseline_model(
                 # the weekday's median share: one unusual day does not move it
                 mw = np.stack([np.nanmedian(np.where(m, s, np.nan), axis=1) for m in in_w], 1)
                 mw = np.where(present, mw, np.nan)
-                kt = np.take_along_axis(kw, np.where(has, wd, 0), axis=1)
-                mt = np.take_along_axis(np.nan_to_num(mw), np.where(has, wd, 0), axis=1)
-                lev = 1.0 / np.where(has, np.maximum(kt, 2.0), 2.0)
-                tau2_w = _robust_tau2(np.where(has, (s - mt) ** 2 / (1.0 - lev), 0.0), v, has)
+                r2, loo = _leave_one_out(s, has, wd)
+                tau2_w = _robust_tau2(r2, v, loo)
                 mean_v = np.stack([_sum(v, m) for m in in_w], axis=1) / np.maximum(kw, 1.0)
-                efficiency = np.where(kw >= 3, np.pi / 2.0, 1.0)  # a median's variance
                 var_mw = np.where(
-                    present, efficiency * (mean_v + tau2_w[:, None]) / np.maximum(kw, 1), np.inf
+                    present, _median_variance(kw) * (mean_v + tau2_w[:, None]), np.inf
                 )
                 center = np.nanmean(mw, axis=1)
                 spread = _sum((mw - center[:, None]) ** 2, present) / np.maximum(n_weekdays - 1, 1)
@@ -274,7 +308,8 @@ def predictive_test(
         p-value of ``x0`` or more against the false-positive floor. NaN where untestable
         (no data now or in the baseline).
     """
-    x0, n0 = _f(x0).reshape(-1), _f(n0).reshape(-1)
+    # effective counts (divided by a design effect) are rounded: the tails are discrete
+    x0, n0 = np.round(_f(x0).reshape(-1)), np.round(_f(n0).reshape(-1))
     e = baseline.expected
     stat = np.full(x0.shape, np.nan)
     p = np.full(x0.shape, np.nan)
@@ -301,6 +336,80 @@ def predictive_test(
             fp = false_positive_rate
             stat[j] = (x0[j] / n0[j] - fp) / np.sqrt(fp * (1.0 - fp) / n0[j])
     return stat, p
+
+
+def recent_test(
+    x: np.ndarray,
+    n: np.ndarray,
+    deff: np.ndarray,
+    weekday: np.ndarray | None,
+    today_weekday: np.ndarray | None,
+    x0: np.ndarray,
+    n0: np.ndarray,
+    deff0: np.ndarray,
+    params: ModelParams,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Test the last ``recent_days`` days (today and the days just before it) pooled.
+
+    A shift that builds up over a few days is clearer in their sum than in any one day: the
+    sum of the recent days' effective counts is compared with the sum the baseline expects of
+    each of them (its weekday's level), the baseline being the window without those days. The
+    variance adds binomial noise, ``tau^2`` per day and the (fully shared) error of the
+    expectation; the p-value is two-sided normal.
+
+    Args:
+        x, n: ``(rows, units)`` baseline counts, oldest day first (the last columns are the
+            days just before today).
+        deff: ``(rows, units)`` design effects of those days (1 where unknown).
+        weekday: ``(rows, units)`` weekday of each unit, or None.
+        today_weekday: ``(rows,)`` weekday of the day judged, or None.
+        x0, n0, deff0: Today's counts and design effect.
+        params: The model settings (``recent_days`` < 2 turns the test off).
+
+    Returns:
+        ``(statistic, p_value)``, NaN where not tested: a recent day without data, too short a
+        baseline, a label the baseline never saw, or fewer than 5 expected images.
+    """
+    rows = np.asarray(x0).shape[0]
+    stat, p = np.full(rows, np.nan), np.full(rows, np.nan)
+    back = params.recent_days - 1
+    x, n = np.atleast_2d(_f(x)), np.atleast_2d(_f(n))
+    if back < 1 or x.shape[1] <= back + 1:
+        return stat, p
+    base_cols = slice(0, x.shape[1] - back)
+    wd = None if weekday is None else np.broadcast_to(np.asarray(weekday), x.shape)
+    counts = [(_f(x0), _f(n0), np.maximum(_f(deff0), 1.0), today_weekday)]
+    for j in range(x.shape[1] - back, x.shape[1]):
+        counts.append(
+            (x[:, j], n[:, j], np.maximum(_f(deff[:, j]), 1.0), None if wd is None else wd[:, j])
+        )
+    total_x = total_n = total_e = var = 0.0
+    shared = 0.0
+    ok = np.ones(rows, dtype=bool)
+    for xd, nd, dd, wd_d in counts:
+        b = baseline_model(
+            x[:, base_cols], n[:, base_cols], None if wd is None else wd[:, base_cols], wd_d, params
+        )
+        ne = nd / dd
+        total_x = total_x + xd / dd
+        total_n = total_n + ne
+        total_e = total_e + ne * b.expected
+        var = var + ne * b.expected * (1.0 - b.expected) + b.tau2 * ne**2
+        shared = shared + ne * np.sqrt(np.nan_to_num(b.var_expected))
+        ok &= (nd > 0) & (b.pooled > 0) & (b.units >= params.min_dispersion_units)
+    var = var + shared**2
+    ok &= (total_e >= 5.0) & (var > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = (total_x - total_e) / np.sqrt(var)
+    stat[ok] = z[ok]
+    p[ok] = np.minimum(1.0, 2.0 * _sps.norm.sf(np.abs(z[ok])))
+    return stat, p
+
+
+def combine(p_day: np.ndarray, p_recent: np.ndarray) -> np.ndarray:
+    """One p-value per row from the day's and the recent days' tests (Bonferroni over two)."""
+    both = np.isfinite(p_day) & np.isfinite(p_recent)
+    return np.where(both, np.minimum(1.0, 2.0 * np.fmin(p_day, p_recent)), p_day)
 
 
 def benjamini_hochberg(
