@@ -246,9 +246,9 @@ def validate_partition(
         context = _context(gx, gx_root)
         asset = context.data_sources.add_pandas("trendscope").add_dataframe_asset(contract.name)
         batch = asset.add_batch_definition_whole_dataframe("partition")
-        suite = context.suites.add(gx.ExpectationSuite(name=contract.name))
-        for rule in suite_rules(gx, contract.name, ctx):
-            suite.add_expectation(rule)
+        # built whole: add_expectation would save the suite again after every rule
+        rules = list(suite_rules(gx, contract.name, ctx))
+        suite = context.suites.add(gx.ExpectationSuite(name=contract.name, expectations=rules))
         definition = context.validation_definitions.add(
             gx.ValidationDefinition(name=f"{contract.name}-partition", data=batch, suite=suite)
         )
