@@ -196,15 +196,8 @@ def _configured(config: TrendscopeConfig, **trends) -> TrendscopeConfig:
             "authors",
             "rising needs authors >= min_authors (100)",
         ),
-        # looser: the default table's stable people now meet every rising condition
-        (
-            {"alpha": 0.9},
-            IN_SET,
-            "trend",
-            "rising: a row meeting every rising condition reads rising",
-        ),
     ],
-    ids=["stricter", "looser"],
+    ids=["stricter"],
 )
 def test_the_suite_judges_trends_by_the_configured_thresholds(
     config, trends_table, daily_trends, trends, expectation, column, rule
@@ -219,6 +212,19 @@ def test_the_suite_judges_trends_by_the_configured_thresholds(
     recomputed = daily_trends(TrendParams.from_config(configured.trends))
     assert _gate(configured, recomputed).success
     assert _published(configured, recomputed)
+
+
+def test_a_table_from_stricter_thresholds_fails_the_default_ones(config, daily_trends):
+    """Looser rules than the table was computed with: its stable cats meet every rising
+    condition under the configured (default) thresholds, so the gate stops it."""
+    strict = daily_trends(TrendParams(min_authors=100))
+    assert "rising" not in strict.column("trend").to_pylist()
+    with pytest.raises(ValidationFailedError) as caught:
+        _gate(config, strict)
+    rule = "rising: a row meeting every rising condition reads rising"
+    assert (IN_SET, "trend", rule) in {
+        (f.expectation, f.column, f.description) for f in caught.value.report.failures
+    }
 
 
 def test_rollups_follow_the_same_rules(config, trend_history):
