@@ -226,7 +226,7 @@ class TrendsConfig(_Strict):
     default_icc: Annotated[float, Field(ge=0.0, lt=0.5)] = 0.01  # conservative dispersion
     weekly_rhythm: bool = True  # judge a day against its weekday when the window allows it
     weekly_min_weeks: int = Field(default=3, ge=1)  # baseline days of the same weekday needed
-    recent_days: int = Field(default=3, ge=1, le=14)  # also test the last N days pooled (1: off)
+    recent_days: int = Field(default=4, ge=1, le=14)  # also test the last N days pooled (1: off)
 
 
 class DedupConfig(_Strict):

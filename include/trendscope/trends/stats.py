@@ -123,7 +123,7 @@ class ModelParams:
     weekly_rhythm: bool = True
     weekly_min_weeks: int = 3
     false_positive_rate: float = 0.005
-    recent_days: int = 3
+    recent_days: int = 4
 
 
 @dataclass(frozen=True)
@@ -407,9 +407,14 @@ def recent_test(
 
 
 def combine(p_day: np.ndarray, p_recent: np.ndarray) -> np.ndarray:
-    """One p-value per row from the day's and the recent days' tests (Bonferroni over two)."""
+    """One p-value per row from the day's and the recent days' tests (Simes over two).
+
+    ``min(2 min(p1, p2), max(p1, p2))``: valid when the two statistics are positively
+    dependent, as here (today is part of the recent days), and never above Bonferroni's.
+    """
     both = np.isfinite(p_day) & np.isfinite(p_recent)
-    return np.where(both, np.minimum(1.0, 2.0 * np.fmin(p_day, p_recent)), p_day)
+    simes = np.minimum(2.0 * np.fmin(p_day, p_recent), np.fmax(p_day, p_recent))
+    return np.where(both, np.minimum(1.0, simes), p_day)
 
 
 def benjamini_hochberg(
