@@ -32,30 +32,19 @@ from scipy import stats as sps
 
 from trendscope.trends.compare import TrendParams, trends_for_days
 from trendscope.trends.stats import benjamini_hochberg
-from trendscope.trends.synthetic import Burst, LabelSpec, Ramp, Scenario, simulate
+from trendscope.trends.synthetic import (
+    SOCIAL_MEDIA_LABELS,
+    Burst,
+    LabelSpec,
+    Ramp,
+    Scenario,
+    simulate,
+    social_media_scenario,
+)
 
-LABELS = {
-    "cat": LabelSpec(0.09, 0.025),
-    "dog": LabelSpec(0.15, 0.025),
-    "car": LabelSpec(0.30, 0.025),
-    "person": LabelSpec(0.50, 0.03),
-    "umbrella": LabelSpec(0.06, 0.02),
-    "cup": LabelSpec(0.03, 0.01),
-    "handbag": LabelSpec(0.09, 0.02, weekday_shares=(0.09,) * 5 + (0.12, 0.12)),
-}
+LABELS = SOCIAL_MEDIA_LABELS
 LOC = "shibuya"
-
-
-def _scenario(**changes: object) -> Scenario:
-    base = {
-        "days": 91,
-        "locations": (LOC,),
-        "labels": LABELS,
-        "posts_per_day": 300,
-        "weekend_volume": 1.3,
-        "volume_cv": 0.2,
-    }
-    return Scenario(**(base | changes))
+_scenario = social_media_scenario
 
 
 SCENARIOS = {

@@ -574,3 +574,32 @@ def synthetic_history(
         bad_fraction=bad_fraction,
     )
     return simulate(scenario, seed)
+
+
+# --- a social-media scenario shared by the trend tests and benchmarks ---------------------------
+
+SOCIAL_MEDIA_LABELS: dict[str, LabelSpec] = {
+    "cat": LabelSpec(0.09, 0.025),
+    "dog": LabelSpec(0.15, 0.025),
+    "car": LabelSpec(0.30, 0.025),
+    "person": LabelSpec(0.50, 0.03),
+    "umbrella": LabelSpec(0.06, 0.02),
+    "cup": LabelSpec(0.03, 0.01),
+    # 9% on weekdays, 12% at weekends: a z-test reads it rising every Saturday
+    "handbag": LabelSpec(0.09, 0.02, weekday_shares=(0.09,) * 5 + (0.12, 0.12)),
+}
+"""Labels whose daily shares wander like real ones (sd 1 to 3 points), one with a weekly rhythm."""
+
+
+def social_media_scenario(**changes: object) -> Scenario:
+    """91 days at ``shibuya``, 300 posts a day, weekends +30%, volume cv 0.2, skewed authors,
+    :data:`SOCIAL_MEDIA_LABELS`; ``changes`` override any :class:`Scenario` field."""
+    base: dict[str, object] = {
+        "days": 91,
+        "locations": ("shibuya",),
+        "labels": SOCIAL_MEDIA_LABELS,
+        "posts_per_day": 300,
+        "weekend_volume": 1.3,
+        "volume_cv": 0.2,
+    }
+    return Scenario(**(base | changes))  # type: ignore[arg-type]

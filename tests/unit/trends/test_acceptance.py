@@ -16,31 +16,21 @@ import pytest
 
 from trendscope.trends.compare import TrendParams, trends_for_days
 from trendscope.trends.stats import FALLING, INSUFFICIENT, RISING
-from trendscope.trends.synthetic import Burst, LabelSpec, Ramp, Scenario, simulate
+from trendscope.trends.synthetic import (
+    SOCIAL_MEDIA_LABELS,
+    Burst,
+    LabelSpec,
+    Ramp,
+    Scenario,
+    simulate,
+    social_media_scenario,
+)
 
-LABELS = {
-    "cat": LabelSpec(0.09, 0.025),
-    "dog": LabelSpec(0.15, 0.025),
-    "car": LabelSpec(0.30, 0.025),
-    "person": LabelSpec(0.50, 0.03),
-    "umbrella": LabelSpec(0.06, 0.02),
-    "cup": LabelSpec(0.03, 0.01),
-    # 9% on weekdays, 12% at weekends: the old test read it rising every Saturday
-    "handbag": LabelSpec(0.09, 0.02, weekday_shares=(0.09,) * 5 + (0.12, 0.12)),
-}
+LABELS = SOCIAL_MEDIA_LABELS
 
 
 def _scenario(**changes: object) -> Scenario:
-    base = {
-        "days": 91,
-        "locations": ("shibuya",),
-        "labels": LABELS,
-        "posts_per_day": 300,
-        "weekend_volume": 1.3,
-        "volume_cv": 0.2,
-        "missing_days": frozenset({40, 41}),
-    }
-    return Scenario(**(base | changes))
+    return social_media_scenario(**({"missing_days": frozenset({40, 41})} | changes))
 
 
 def _label_days(scenario: Scenario, seed: int, day_indexes: list[int]) -> pd.DataFrame:
