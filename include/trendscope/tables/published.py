@@ -47,11 +47,18 @@ def read_days(root: str, location: str, days: Iterable[date]) -> tuple[pa.Table,
     to know which days were read use :func:`published_days`.
     """
     images, detections = [], []
-    for day in published_days(root, location, days):
-        img_path = partition_path(root, IMAGES.name, location, day)
-        det_path = partition_path(root, DETECTIONS.name, location, day)
-        images.append(storage.read_table(img_path, IMAGES).select(IMAGE_COLUMNS))
-        detections.append(storage.read_table(det_path, DETECTIONS).select(DETECTION_COLUMNS))
+    for day in sorted(set(days)):
+        try:  # reading is the existence check: one request per file on object storage
+            day_images = storage.read_table(
+                partition_path(root, IMAGES.name, location, day), IMAGES, IMAGE_COLUMNS
+            )
+            day_detections = storage.read_table(
+                partition_path(root, DETECTIONS.name, location, day), DETECTIONS, DETECTION_COLUMNS
+            )
+        except FileNotFoundError:
+            continue
+        images.append(day_images)
+        detections.append(day_detections)
     if not images:
         return empty_days()
     return pa.concat_tables(images), pa.concat_tables(detections)

@@ -32,8 +32,8 @@ from trendscope.trends.calendar import (
     previous_periods,
     window_days,
 )
-from trendscope.trends.counting import daily_counts, ok_counts
-from trendscope.trends.engine import Classifier, compare_units
+from trendscope.trends.counting import daily_counts_with_ok
+from trendscope.trends.engine import Classifier, compare_units, shared_connection
 from trendscope.trends.stats import (
     COMPARISONS,
     TRENDS,
@@ -72,7 +72,7 @@ class TrendParams:
     default_icc: float = 0.01
     weekly_rhythm: bool = True
     weekly_min_weeks: int = 3
-    recent_days: int = 3
+    recent_days: int = 4
 
     @classmethod
     def from_config(cls, trends_config: Any) -> TrendParams:
@@ -505,21 +505,21 @@ def trends_for_days(
         ``{day: table}``, each with :data:`COMPARED_DAILY_SCHEMA`.
     """
     params = params or TrendParams()
-    counts = daily_counts(images, detections, include_scenes)
-    ok = ok_counts(images, "day")
-    ok = pa.table(
-        {
-            "location": ok.column("location"),
-            "date": ok.column("period_start"),
-            **{c: ok.column(c) for c in _OK_COLUMNS},
-        }
-    )
-    out = {}
-    for day in days:
-        on_day = pc.equal(counts.column("date"), pa.scalar(day, pa.date32()))
-        out[day] = compare_with_baseline(
-            counts.filter(on_day), counts.filter(pc.invert(on_day)), ok, day, params
+    with shared_connection() as con:  # one connection for the counts and every comparison
+        counts, ok = daily_counts_with_ok(images, detections, include_scenes, con)
+        ok = pa.table(
+            {
+                "location": ok.column("location"),
+                "date": ok.column("period_start"),
+                **{c: ok.column(c) for c in _OK_COLUMNS},
+            }
         )
+        out = {}
+        for day in days:
+            on_day = pc.equal(counts.column("date"), pa.scalar(day, pa.date32()))
+            out[day] = compare_with_baseline(
+                counts.filter(on_day), counts.filter(pc.invert(on_day)), ok, day, params
+            )
     return out
 
 

@@ -42,71 +42,90 @@ OK_COUNTS_SCHEMA = pa.schema(
 )
 """Columns of :func:`ok_counts`."""
 
-_PERIOD_SQL = {
-    "day": ("strftime(date, '%Y-%m-%d')", "date"),
-    "week": ("strftime(date, '%G-W%V')", "date_trunc('week', date)::DATE"),
-    "month": ("strftime(date, '%Y-%m')", "date_trunc('month', date)::DATE"),
+_PERIOD_SQL = {  # the period's key (a strftime format) and its first day
+    "day": ("'%Y-%m-%d'", "date"),
+    "week": ("'%G-W%V'", "date_trunc('week', date)::DATE"),
+    "month": ("'%Y-%m'", "date_trunc('month', date)::DATE"),
 }
 
-_OK_CTE = """
-ok AS (
-    SELECT location, date, image_id, scene, {key} AS period, {start} AS period_start,
-           coalesce(author, '\x00image:' || image_id) AS unit, author IS NOT NULL AS known
-    FROM images WHERE status = 'ok'
-),
-unit_ok AS (
-    SELECT location, period, unit, count(DISTINCT image_id) AS k FROM ok
-    GROUP BY location, period, unit
-),
-n AS (
-    SELECT o.location, o.period, min(period_start) AS period_start,
-           count(DISTINCT image_id) AS ok_images, count(DISTINCT o.unit) AS ok_authors,
-           CASE WHEN bool_or(known) THEN 'authors' ELSE 'images' END AS evidence,
-           count(DISTINCT date)::INTEGER AS days,
-           (SELECT sum(u.k * u.k) FROM unit_ok u
-             WHERE u.location = o.location AND u.period = o.period)::DOUBLE AS k2
-    FROM ok o GROUP BY o.location, o.period
-)"""
+# Rows come keyed by integers (:func:`_keyed`): ``img`` numbers the image ids and ``unit`` the
+# evidence units (an author, or an image without one). Periods are grouped by their first day.
+_OK_SQL = (
+    """CREATE TEMP TABLE ok AS
+    SELECT location, date, {start} AS period_start, img, unit, known, scene
+    FROM images WHERE status = 'ok'""",
+    # k: each unit's ok images in the period
+    """CREATE TEMP TABLE unit_ok AS
+    SELECT location, period_start, unit, count(DISTINCT img) AS k FROM ok
+    GROUP BY location, period_start, unit""",
+    """CREATE TEMP TABLE n AS
+    SELECT i.location, strftime(i.period_start, {key}) AS period, i.period_start, ok_images,
+           ok_authors, evidence, days, k2
+    FROM (
+        SELECT location, period_start, count(DISTINCT img) AS ok_images,
+               CASE WHEN bool_or(known) THEN 'authors' ELSE 'images' END AS evidence,
+               count(DISTINCT date)::INTEGER AS days
+        FROM ok GROUP BY location, period_start
+    ) i JOIN (
+        SELECT location, period_start, count(unit) AS ok_authors, sum(k * k)::DOUBLE AS k2
+        FROM unit_ok GROUP BY location, period_start
+    ) u ON u.location = i.location AND u.period_start = i.period_start""",
+)
 
-_ROLLUP_SQL = (
-    "WITH"
-    + _OK_CTE
-    + """,
-ok_ids AS (SELECT DISTINCT location, date, image_id, period, unit FROM ok),
+_OK_COUNTS_SQL = "SELECT * EXCLUDE (k2) FROM n ORDER BY location, period"
+
+_ROLLUP_SQL = """
+WITH ok_k AS (
+    SELECT ok.*, k FROM ok JOIN unit_ok u
+      ON u.location = ok.location AND u.period_start = ok.period_start AND u.unit = ok.unit
+),
 d AS (
-    SELECT ok_ids.location, ok_ids.period, ok_ids.unit, det.image_id, det.label, det.fine_label
-    FROM detections det JOIN ok_ids
-      ON det.location = ok_ids.location AND det.date = ok_ids.date
-     AND det.image_id = ok_ids.image_id
+    SELECT o.location, o.period_start, o.unit, o.k, o.img, det.label, det.fine_label
+    FROM detections det
+    JOIN (SELECT DISTINCT location, date, period_start, img, unit, k FROM ok_k) o
+      ON det.location = o.location AND det.date = o.date AND det.img = o.img
+),
+-- one row per image first, then count rows: cheaper than count(DISTINCT img)
+per_fine AS (
+    SELECT location, period_start, unit, k, label, fine_label, img, count(*) AS objects
+    FROM d GROUP BY ALL
+),
+per_label AS (
+    SELECT location, period_start, unit, k, label, img, sum(objects) AS objects
+    FROM per_fine GROUP BY ALL
+),
+per_scene AS (
+    SELECT location, period_start, unit, k, scene, img, count(*) AS objects
+    FROM ok_k WHERE scene IS NOT NULL AND $include_scenes GROUP BY ALL
 ),
 per_unit AS (
-    SELECT location, period, 'object' AS kind, label, NULL::VARCHAR AS fine_label, unit,
-           count(DISTINCT image_id) AS images, count(*) AS objects
-    FROM d GROUP BY location, period, label, unit
+    SELECT location, period_start, 'object' AS kind, label, NULL::VARCHAR AS fine_label, unit, k,
+           count(*) AS images, sum(objects) AS objects
+    FROM per_label GROUP BY location, period_start, label, unit, k
     UNION ALL
-    SELECT location, period, 'object', label, fine_label, unit, count(DISTINCT image_id), count(*)
-    FROM d WHERE fine_label IS NOT NULL GROUP BY location, period, label, fine_label, unit
+    SELECT location, period_start, 'object', label, fine_label, unit, k, count(*), sum(objects)
+    FROM per_fine WHERE fine_label IS NOT NULL
+    GROUP BY location, period_start, label, fine_label, unit, k
     UNION ALL
-    SELECT location, period, 'scene', scene, NULL, unit, count(DISTINCT image_id), count(*)
-    FROM ok WHERE scene IS NOT NULL AND $include_scenes GROUP BY location, period, scene, unit
+    SELECT location, period_start, 'scene', scene, NULL, unit, k, count(*), sum(objects)
+    FROM per_scene GROUP BY location, period_start, scene, unit, k
 ),
 counts AS (
-    SELECT p.location, p.period, kind, label, fine_label,
+    SELECT location, period_start, kind, label, fine_label,
            sum(images)::BIGINT AS images, sum(objects)::BIGINT AS objects,
            count(*)::BIGINT AS authors,
            max(images)::DOUBLE / sum(images) AS top_author_share,
-           greatest(0.0, -sum(images::DOUBLE / total * log2(images::DOUBLE / total)))
-               AS author_entropy,
-           sum(images * images)::DOUBLE AS y2, sum(images * u.k)::DOUBLE AS yk
-    FROM (SELECT *, sum(images) OVER (PARTITION BY location, period, kind, label, fine_label)
-                    AS total FROM per_unit) p
-    JOIN unit_ok u ON u.location = p.location AND u.period = p.period AND u.unit = p.unit
-    GROUP BY p.location, p.period, kind, label, fine_label
+           -- -sum(p log2 p) with p = n / T, as log2 T - sum(n log2 n) / T
+           CASE WHEN count(*) = 1 THEN 0.0
+                ELSE greatest(0.0, log2(sum(images)) - sum(images * log2(images)) / sum(images))
+           END AS author_entropy,
+           sum(images * images)::DOUBLE AS y2, sum(images * k)::DOUBLE AS yk
+    FROM per_unit GROUP BY location, period_start, kind, label, fine_label
 )
-SELECT c.location, c.period, n.period_start, kind, label, fine_label,
+SELECT c.location, n.period, c.period_start, kind, label, fine_label,
        images, objects, n.ok_images, images::DOUBLE / n.ok_images AS share,
        row_number() OVER (
-           PARTITION BY c.location, c.period, kind,
+           PARTITION BY c.location, c.period_start, kind,
                         CASE WHEN fine_label IS NULL THEN NULL ELSE label END, fine_label IS NULL
            ORDER BY images DESC, objects DESC, label, fine_label
        )::INTEGER AS rank,
@@ -122,27 +141,72 @@ SELECT c.location, c.period, n.period_start, kind, label, fine_label,
                  / (images * (1 - images::DOUBLE / n.ok_images))))
        END AS design_effect,
        n.days
-FROM counts c JOIN n ON c.location = n.location AND c.period = n.period
-ORDER BY c.location, c.period, kind, fine_label IS NOT NULL, label, rank
+FROM counts c JOIN n ON c.location = n.location AND c.period_start = n.period_start
+ORDER BY c.location, n.period, kind, fine_label IS NOT NULL, label, rank
 """
-)
 
 
-def _period_sql(sql: str, period: Period) -> str:
+def _codes(column: pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
+    """Integer codes of a string column (null stays null) and the distinct values they number."""
+    encoded = pc.dictionary_encode(column.combine_chunks())
+    return encoded.indices.cast(pa.int64()), encoded.dictionary
+
+
+def _keyed(images: pa.Table, detections: pa.Table | None) -> tuple[pa.Table, pa.Table | None]:
+    """The rows the SQL reads, string keys replaced by integers (same groups, faster joins).
+
+    ``img`` numbers the image ids; ``unit`` is the author's number, or for an image without
+    author a number past every author's (the image's own), so no image is mistaken for an author.
+    """
+    if "author" not in images.column_names:
+        images = images.append_column("author", pa.nulls(images.num_rows, pa.string()))
+    img, ids = _codes(images.column("image_id"))
+    author, names = _codes(images.column("author"))
+    keyed = pa.table(
+        {
+            **{c: images.column(c) for c in ("location", "date", "status", "scene")},
+            "img": img,
+            "unit": pc.coalesce(author, pc.add(img, len(names))),
+            "known": pc.is_valid(images.column("author")),
+        }
+    )
+    if detections is None:
+        return keyed, None
+    det = pa.table(
+        {
+            **{c: detections.column(c) for c in ("location", "date", "label", "fine_label")},
+            "img": pc.index_in(detections.column("image_id"), value_set=ids).cast(pa.int64()),
+        }
+    )
+    return keyed, det
+
+
+def _count(
+    images: pa.Table,
+    detections: pa.Table | None,
+    period: Period,
+    include_scenes: bool,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> tuple[pa.Table | None, pa.Table]:
+    """Rollup rows (None without ``detections``) and ok counts, in one pass on one connection."""
     if period not in _PERIOD_SQL:
         raise ValueError(f"unknown period {period!r} (known: {', '.join(_PERIOD_SQL)})")
     key, start = _PERIOD_SQL[period]
-    return sql.replace("{key}", key).replace("{start}", start)
-
-
-def _run(sql: str, tables: dict[str, pa.Table], params: dict | None = None) -> pa.Table:
-    con = duckdb.connect()
+    keyed, det = _keyed(images, detections)
+    # a cursor of a caller's connection: its own temporary tables, gone when it closes
+    cur = con.cursor() if con is not None else duckdb.connect()
     try:
-        for name, table in tables.items():
-            con.register(name, table)
-        return con.sql(sql, params=params).to_arrow_table()
+        cur.register("images", keyed)
+        for sql in _OK_SQL:
+            cur.execute(sql.replace("{key}", key).replace("{start}", start))
+        ok = cur.sql(_OK_COUNTS_SQL).to_arrow_table().cast(OK_COUNTS_SCHEMA)
+        if det is None:
+            return None, ok
+        cur.register("detections", det)
+        counts = cur.sql(_ROLLUP_SQL, params={"include_scenes": include_scenes})
+        return counts.to_arrow_table().cast(ROLLUP_SCHEMA), ok
     finally:
-        con.close()
+        cur.close()
 
 
 def rollup(
@@ -162,13 +226,7 @@ def rollup(
     Returns:
         A table with :data:`ROLLUP_SCHEMA`.
     """
-    if "author" not in images.column_names:
-        images = images.append_column("author", pa.nulls(images.num_rows, pa.string()))
-    sql = _period_sql(_ROLLUP_SQL, period)
-    result = _run(
-        sql, {"images": images, "detections": detections}, {"include_scenes": include_scenes}
-    )
-    return result.cast(ROLLUP_SCHEMA)
+    return _count(images, detections, period, include_scenes)[0]
 
 
 def ok_counts(images: pa.Table, period: Period) -> pa.Table:
@@ -176,12 +234,7 @@ def ok_counts(images: pa.Table, period: Period) -> pa.Table:
 
     Unlike :func:`rollup` rows, this also covers periods whose ok images show no label.
     """
-    if "author" not in images.column_names:
-        images = images.append_column("author", pa.nulls(images.num_rows, pa.string()))
-    sql = _period_sql(
-        "WITH" + _OK_CTE + " SELECT * EXCLUDE (k2) FROM n ORDER BY location, period", period
-    )
-    return _run(sql, {"images": images}).cast(OK_COUNTS_SCHEMA)
+    return _count(images, None, period, False)[1]
 
 
 def _first(table: pa.Table, column: str) -> str | None:
@@ -208,9 +261,29 @@ def daily_counts(images: pa.Table, detections: pa.Table, include_scenes: bool = 
         detections: The matching ``detections`` rows.
         include_scenes: Whether to add the scene rows.
     """
-    counts = rollup(images, detections, "day", include_scenes)
+    return daily_counts_with_ok(images, detections, include_scenes)[0]
+
+
+def daily_counts_with_ok(
+    images: pa.Table,
+    detections: pa.Table,
+    include_scenes: bool = True,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> tuple[pa.Table, pa.Table]:
+    """:func:`daily_counts` and the day :func:`ok_counts` of the same rows, counted once.
+
+    Args:
+        images: ``images`` rows of one or more location-days.
+        detections: The matching ``detections`` rows.
+        include_scenes: Whether to add the scene rows.
+        con: A DuckDB connection to count on; default a new one.
+
+    Returns:
+        ``(daily counts, ok counts per location-day)``.
+    """
+    counts, ok = _count(images, detections, "day", include_scenes, con)
     counts = counts.append_column("date", counts.column("period_start"))
     for name in ("detector_sha256", "classifier_sha256"):
         counts = counts.append_column(name, pa.nulls(counts.num_rows, pa.string()))
     table = conform(DAILY_COUNTS, counts.select(DAILY_COUNTS.columns))
-    return with_models(table, images, detections)
+    return with_models(table, images, detections), ok

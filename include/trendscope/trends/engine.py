@@ -20,7 +20,9 @@ Baseline rules:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import duckdb
 import numpy as np
@@ -36,6 +38,31 @@ from trendscope.trends.stats import (
 )
 
 Classifier = Callable[[dict[str, np.ndarray]], np.ndarray]
+
+_SHARED: ContextVar[duckdb.DuckDBPyConnection | None] = ContextVar("shared_duckdb", default=None)
+
+
+@contextmanager
+def shared_connection() -> Iterator[duckdb.DuckDBPyConnection]:
+    """One DuckDB connection for the block: :func:`compare_units` runs on cursors of it.
+
+    A fresh in-memory connection costs about 20 ms, a cursor of an open one next to nothing;
+    callers can pass the connection on (e.g. to :mod:`~trendscope.trends.counting`).
+    """
+    con = duckdb.connect()
+    token = _SHARED.set(con)
+    try:
+        yield con
+    finally:
+        _SHARED.reset(token)
+        con.close()
+
+
+def _connect() -> duckdb.DuckDBPyConnection:
+    """A cursor of the :func:`shared_connection` in force, else a new connection."""
+    shared = _SHARED.get()
+    return shared.cursor() if shared is not None else duckdb.connect()
+
 
 _SQL = """
 WITH base_n AS (
@@ -175,7 +202,7 @@ def compare_units(
         f"coalesce(c.{c}, max(c.{c}) OVER (PARTITION BY k.location, k.g)) AS {c}, "
         for c in passthrough
     )
-    con = duckdb.connect()
+    con = _connect()
     try:
         for name, table in (
             ("cur", cur),
