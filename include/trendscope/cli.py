@@ -402,11 +402,20 @@ def print_explanation(e: Explanation) -> None:
             f"over {b.days} window days)",
         ),
         ("author share", f"{_num(b.author_share)}  (pooled authors showing it / posting)"),
+        (
+            "design_effect",
+            f"{_num(b.design_effect, '.2f')}  (authors posting several images; today's counts "
+            "are divided by it)",
+        ),
         ("weekday effect", effect),
         ("expected_share", f"{_num(b.expected_share)}  (baseline_share + weekday effect)"),
         ("dispersion", f"{_num(b.dispersion)}  ({b.dispersion_note})"),
-        ("statistic", f"{_num(b.statistic, '.2f')}  ((author share - expected) / predictive sd)"),
-        ("p_value", _num(b.p_value, ".2g")),
+        ("statistic", f"{_num(b.statistic, '.2f')}  ((share - expected) / predictive sd, today)"),
+        (
+            "recent",
+            f"{_num(b.recent_statistic, '.2f')}  (the same for the last recent_days days pooled)",
+        ),
+        ("p_value", f"{_num(b.p_value, '.2g')}  (the two tests combined, Simes)"),
         (
             "p_adjusted",
             f"{_num(b.p_adjusted, '.2g')}  (Benjamini-Hochberg over the location-day's labels)",

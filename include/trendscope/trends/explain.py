@@ -88,14 +88,17 @@ class BaselineSummary:
         images: The label's images over those days.
         ok_images: Ok images over those days.
         share: ``images / ok_images`` (the row's ``baseline_share``).
-        author_share: Authors showing the label over authors posting: the share the test uses.
+        author_share: Authors showing the label over authors posting, pooled (descriptive).
         weekday_effect: The shift of the expectation for the day's weekday (None: not used).
         weekday_note: Why the weekday effect was or was not used.
         expected_share: ``baseline_share + weekday_effect``.
-        dispersion: Sd of the daily author share beyond binomial.
+        dispersion: Sd of the daily share beyond binomial.
         dispersion_estimated: False when the conservative default was used.
         dispersion_note: Where the dispersion came from.
-        statistic: Standardised difference of the author share.
+        design_effect: How much authors posting several images widen today's variance; today's
+            counts are divided by it before the test.
+        statistic: Standardised difference of today's share from the expected one.
+        recent_statistic: The same for the last ``recent_days`` days pooled (None: not tested).
         p_value: The row's p-value.
         p_adjusted: Its Benjamini-Hochberg adjustment over the location-day's labels.
     """
@@ -112,7 +115,9 @@ class BaselineSummary:
     dispersion: float | None
     dispersion_estimated: bool
     dispersion_note: str
+    design_effect: float | None
     statistic: float | None
+    recent_statistic: float | None
     p_value: float | None
     p_adjusted: float | None
 
@@ -493,7 +498,9 @@ def _baseline(
         dispersion=row.get("dispersion"),
         dispersion_estimated=estimated,
         dispersion_note=d_note,
+        design_effect=row.get("design_effect"),
         statistic=row.get("statistic"),
+        recent_statistic=row.get("recent_statistic"),
         p_value=row.get("p_value"),
         p_adjusted=row.get("p_adjusted"),
     )
