@@ -161,8 +161,9 @@ def print_rising(config: TrendscopeConfig, days: Sequence[date]) -> None:
         "label",
         "fine_label",
         "share",
-        "baseline_share",
-        "lift",
+        "expected_share",
+        "authors",
+        "top_author_share",
         "p_adjusted",
     ]
     print(f"\nRising and falling, {days[0]} to {days[-1]} (vs each day's trailing baseline)")

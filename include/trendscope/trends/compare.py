@@ -115,6 +115,15 @@ def _select(table: pa.Table, schema: pa.Schema, rename: Mapping[str, str]) -> pa
     return table.select(schema.names).cast(schema)
 
 
+_HIST_COLUMNS = (*_KEY, "images", "authors", "design_effect")
+
+
+def _baseline_units(rows: pa.Table, unit: str) -> pa.Table:
+    """Count rows as the engine's baseline units: ``hloc, unit`` and the label's counts."""
+    columns = ["location", unit, *_HIST_COLUMNS]
+    return rows.select(columns).rename_columns(["hloc", "unit", *_HIST_COLUMNS])
+
+
 def _trend_classifier(params: TrendParams) -> Classifier:
     rules = params.rules
 
@@ -279,9 +288,7 @@ def compare_with_baseline(
     cur = today.select(["location", "date", *_COUNT_COLUMNS, *passthrough]).rename_columns(
         ["location", "g", *_COUNT_COLUMNS, *passthrough]
     )
-    hist = history.select(
-        ["location", "date", *_KEY, "images", "authors", "design_effect"]
-    ).rename_columns(["hloc", "unit", *_KEY, "images", "authors", "design_effect"])
+    hist = _baseline_units(history, "date")
     result = compare_units(
         cur,
         cur_ok,
@@ -361,9 +368,7 @@ def compare_periods(
     cur = current.select(["location", "period", *_COUNT_COLUMNS]).rename_columns(
         ["location", "g", *_COUNT_COLUMNS]
     )
-    hist = previous.select(
-        ["location", "period", *_KEY, "images", "authors", "design_effect"]
-    ).rename_columns(["hloc", "unit", *_KEY, "images", "authors", "design_effect"])
+    hist = _baseline_units(previous, "period")
     result = compare_units(
         cur,
         cur_ok,
@@ -446,9 +451,7 @@ def compare_locations(
     cur = period_counts.select(["location", "period", *_COUNT_COLUMNS]).rename_columns(
         ["location", "g", *_COUNT_COLUMNS]
     )
-    hist = period_counts.select(
-        ["location", "period", *_KEY, "images", "authors", "design_effect"]
-    ).rename_columns(["hloc", "unit", *_KEY, "images", "authors", "design_effect"])
+    hist = _baseline_units(period_counts, "period")
     rules = params.rules
 
     def classify(v: dict[str, np.ndarray]) -> np.ndarray:
