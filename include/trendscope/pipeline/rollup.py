@@ -140,6 +140,20 @@ def updated_days(
     return sorted(out)
 
 
+def _changed_days(
+    config: TrendscopeConfig,
+    triggering_asset_events: Mapping[Any, Sequence[Any]] | None,
+    params: Mapping[str, Any] | None,
+) -> list[tuple[str, date]]:
+    """The location-days a rollup-DAG run is about: its asset events, or a manual trigger's
+    ``date`` (all locations unless it names ``locations``)."""
+    events = [e for evs in (triggering_asset_events or {}).values() for e in evs]
+    params = dict(params or {})
+    if params.get("date") and not params.get("locations"):
+        params["locations"] = config.location_slugs
+    return updated_days(events, params)
+
+
 def plan_rollups(
     config: TrendscopeConfig,
     triggering_asset_events: Mapping[Any, Sequence[Any]] | None,
@@ -152,11 +166,7 @@ def plan_rollups(
         triggering_asset_events: Airflow's ``triggering_asset_events`` (asset -> events).
         params: The run's params (a manual trigger may name ``date`` and ``locations``).
     """
-    events = [e for evs in (triggering_asset_events or {}).values() for e in evs]
-    params = dict(params or {})
-    if params.get("date") and not params.get("locations"):
-        params["locations"] = config.location_slugs
-    days = updated_days(events, params)
+    days = _changed_days(config, triggering_asset_events, params)
     targets = rollup_targets(config, days)
     log.info("%d updated location-day(s) -> %d rollup(s)", len(days), len(targets))
     return targets
@@ -174,11 +184,7 @@ def plan_refresh(
         ``expand_kwargs``; :func:`trendscope.pipeline.trends.refresh_trends` recomputes each
         day and the published days after it within the window.
     """
-    events = [e for evs in (triggering_asset_events or {}).values() for e in evs]
-    params = dict(params or {})
-    if params.get("date") and not params.get("locations"):
-        params["locations"] = config.location_slugs
-    days = updated_days(events, params)
+    days = _changed_days(config, triggering_asset_events, params)
     by_location: dict[str, list[str]] = {}
     for location, day in days:
         by_location.setdefault(location, []).append(day.isoformat())
