@@ -1,8 +1,8 @@
 """Why a label is (or is not) flagged on a location-day: the evidence behind a ``trends_daily`` row.
 
 :func:`explain` reads the published row and recounts the day and its window with the product's
-own counting (:func:`~trendscope.trends.counting.daily_counts` and
-:func:`~trendscope.trends.counting.ok_counts` on :func:`~trendscope.tables.published.read_days`),
+own counting (:func:`~trendscope.trends.counting.daily_counts_with_ok` on
+:func:`~trendscope.tables.published.read_days`),
 so every number it shows is one the trends step used. It names the rule of
 :func:`~trendscope.trends.stats.classify_trend` that decided the trend, and picks example images
 with :func:`example_images`, which the HTML report uses too.
@@ -28,7 +28,7 @@ from trendscope.tables.published import published_days, read_days
 from trendscope.tables.schemas import DETECTIONS, IMAGES, STATUS_OK, TRENDS_DAILY
 from trendscope.trends.calendar import window_days
 from trendscope.trends.compare import TrendParams
-from trendscope.trends.counting import daily_counts, ok_counts
+from trendscope.trends.counting import daily_counts_with_ok
 from trendscope.trends.stats import DELTA_TOLERANCE, TRIM, Rules, classify_trend
 
 MAX_EXAMPLES = 6
@@ -417,7 +417,7 @@ def _series(
     """The label's counts on ``window`` and ``day``, counted as the trends step counts them."""
     days = [*window, day]
     images, detections = read_days(config.data_root, location, days)
-    counts = daily_counts(images, detections, config.trends.include_scenes)
+    counts, ok_days = daily_counts_with_ok(images, detections, config.trends.include_scenes)
     kind, label, fine = key
     mask = pc.and_(pc.equal(counts.column("kind"), kind), pc.equal(counts.column("label"), label))
     fine_mask = (
@@ -426,7 +426,7 @@ def _series(
         else pc.equal(counts.column("fine_label"), fine)
     )
     shown = {r["date"]: r for r in counts.filter(pc.and_(mask, fine_mask)).to_pylist()}
-    ok = {r["period_start"]: r for r in ok_counts(images, "day").to_pylist()}
+    ok = {r["period_start"]: r for r in ok_days.to_pylist()}
     published = set(published_days(config.data_root, location, days))
     out = {}
     for d in days:
