@@ -12,6 +12,7 @@ import warnings
 from dataclasses import dataclass
 from datetime import datetime
 
+import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from trendscope.config import SourceConfig
@@ -120,16 +121,66 @@ def inspect_bytes(data: bytes, limits: SourceConfig) -> Inspection:
 def perceptual_hash(data: bytes) -> str:
     """64-bit DCT perceptual hash (hex) of the upright image, decoded small (JPEG draft mode).
 
+    The hash is taken on :func:`luminance8`, so a photo hashes alike whatever its pixel format.
     Decoding the whole pixel stream here also catches truncated or corrupt data at ingest.
     """
     import imagehash
     from PIL import ImageOps
 
     with Image.open(io.BytesIO(data)) as img:
-        img.draft("RGB", (128, 128))
+        img.draft("RGB", (128, 128))  # JPEG only (1/2..1/8 scale); keeps every JPEG's mode
         img.load()
-        small = ImageOps.exif_transpose(img).convert("L")
-        return str(imagehash.phash(small))
+        return str(imagehash.phash(luminance8(ImageOps.exif_transpose(img))))
+
+
+_BACKGROUND = 255  # transparency is composited on white, as decode_rgb does for the models
+_EIGHT_BIT_TO_L = {"1", "L", "P", "RGB", "RGBX", "CMYK", "YCbCr"}  # Pillow's convert("L") is right
+_NOMINAL_RANGES = {"I": (255.0, 65535.0), "F": (1.0, 255.0, 65535.0)}
+
+
+def luminance8(img: Image.Image) -> Image.Image:
+    """The image as 8-bit luminance (mode ``"L"``), correctly scaled for every decodable mode.
+
+    Pillow's own ``convert("L")`` clips 16-bit and 32-bit samples at 255 (a 16-bit photo turns
+    almost white) and floats in 0..1 to 0 or 1, so those modes are scaled here with numpy:
+    ``I;16*`` by its full 0..65535 range; ``I`` and ``F`` by the smallest conventional range that
+    holds the samples (0..255 or 0..65535, and 0..1 for floats), because such files are 8- or
+    16-bit photos widened or normalised; only samples outside those ranges (negative or beyond
+    16 bits, e.g. raw sensor or scientific data) are stretched from min(0, minimum) to maximum.
+    The nominal 32-bit range would crush a photo to black. Transparent pixels are composited on
+    white, so the colour hidden under them never changes the hash. 8-bit modes hash as before.
+    """
+    mode = img.mode
+    if mode.startswith("I;16") or mode in _NOMINAL_RANGES:
+        gray = _scaled_gray(img)
+        if "transparency" in img.info:  # a tRNS grey level (16-bit PNG): pixels of it are clear
+            gray[np.asarray(img) == img.info["transparency"]] = _BACKGROUND
+        return Image.fromarray(gray, mode="L")
+    if mode == "LAB":
+        return img.getchannel("L")  # L* (0..255) is the lightness itself
+    if "A" in mode or "a" in mode or "transparency" in img.info:
+        rgba = img.convert("LA" if mode == "La" else "RGBA")  # La converts to LA only
+        rgba = rgba.convert("RGBA") if rgba.mode != "RGBA" else rgba
+        canvas = Image.new("RGBA", rgba.size, (_BACKGROUND,) * 4)
+        return Image.alpha_composite(canvas, rgba).convert("L")
+    if mode == "L":
+        return img
+    if mode in _EIGHT_BIT_TO_L:
+        return img.convert("L")
+    return img.convert("RGB").convert("L")  # e.g. HSV: Pillow converts it to L only via RGB
+
+
+def _scaled_gray(img: Image.Image) -> np.ndarray:
+    """``uint8`` samples of a 16-bit, 32-bit integer or float single-band image (see luminance8)."""
+    values = np.nan_to_num(np.asarray(img, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    if img.mode.startswith("I;16"):
+        low, high = 0.0, 65535.0
+    else:
+        low, top = float(values.min(initial=0.0)), float(values.max(initial=0.0))
+        ranges = [r for r in _NOMINAL_RANGES[img.mode] if low >= 0.0 and top <= r]
+        low, high = (0.0, ranges[0]) if ranges else (low, max(top, low + 1.0))
+    scaled = (values - low) * (255.0 / (high - low))
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
 
 
 def hamming(a: str, b: str) -> int:
