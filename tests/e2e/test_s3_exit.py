@@ -1,0 +1,89 @@
+"""``trendscope run`` on an ``s3://`` data root exits 0, run after run (issue 13: exit 134).
+
+Each run is its own process against moto's S3 server on localhost, so whatever is left alive
+at interpreter exit (object-store clients, native thread pools) gets its chance to abort it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from e2e_data import DAY, REPO
+from trendscope.tables import storage
+from trendscope.tables.paths import partition_path
+
+pytestmark = pytest.mark.e2e
+
+RUNS = 10
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def s3_env(models_dir: Path, tmp_path_factory):
+    """A moto server with a ``lake`` bucket, and the environment a ``trendscope`` process needs."""
+    from moto.server import ThreadedMotoServer
+    from PIL import Image
+
+    from trendscope.photos import sample_photo
+
+    creds = {
+        "AWS_ACCESS_KEY_ID": "test-key",
+        "AWS_SECRET_ACCESS_KEY": "test-secret",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    mp = pytest.MonkeyPatch()
+    for var, value in creds.items():
+        mp.setenv(var, value)
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    storage.configure(endpoint, "us-east-1")
+    import boto3
+
+    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="lake")
+    # a tiny drop zone: one cat (detector, crop and classifier) and one cup
+    dropzone = tmp_path_factory.mktemp("s3-exit") / "dropzone"
+    day_dir = dropzone / "shibuya" / DAY.isoformat()
+    day_dir.mkdir(parents=True)
+    for photo in ("chelsea", "coffee"):
+        Image.fromarray(sample_photo(photo)).save(day_dir / f"{photo}.jpg")
+    yield {
+        **os.environ,
+        **creds,
+        "TRENDSCOPE_DATA_DIR": "s3://lake/trendscope",
+        "TRENDSCOPE_SOURCE_DIR": str(dropzone),
+        "TRENDSCOPE_MODELS_DIR": str(models_dir),
+        "TRENDSCOPE_S3_ENDPOINT_URL": endpoint,
+    }
+    server.stop()
+    storage.configure(None, None)
+    mp.undo()
+
+
+def test_run_on_s3_exits_zero_every_time(s3_env: dict[str, str]) -> None:
+    command = [sys.executable, "-m", "trendscope", "-q", "run"]
+    command += ["--location", "shibuya", "--date", DAY.isoformat()]
+    failures = []
+    for i in range(RUNS):
+        run = subprocess.run(command, env=s3_env, cwd=REPO, capture_output=True, text=True)
+        if run.returncode != 0:
+            failures.append(f"run {i}: exit {run.returncode}\n{run.stderr[-2000:]}")
+    assert not failures, f"{len(failures)} of {RUNS} runs failed:\n" + "\n".join(failures)
+
+    assert storage.list_files("s3://lake/trendscope/tables") == sorted(
+        partition_path("s3://lake/trendscope", table, "shibuya", DAY)
+        for table in ("images", "detections", "trends_daily")
+    )
+    assert storage.list_files("s3://lake/trendscope/staging") == []
