@@ -17,11 +17,38 @@ def _rgb_array(img: Image.Image) -> np.ndarray:
     return np.asarray(img if img.mode == "RGB" else img.convert("RGB"), dtype=np.uint8)
 
 
+_NOMINAL_RANGES = {"I": (255.0, 65535.0), "F": (1.0, 255.0, 65535.0)}
+
+
+def is_wide_gray(img: Image.Image) -> bool:
+    """A single band wider than 8 bits: 16-bit, 32-bit integer or float."""
+    return img.mode.startswith("I;16") or img.mode in _NOMINAL_RANGES
+
+
+def wide_gray8(img: Image.Image) -> np.ndarray:
+    """``uint8`` samples of a 16-bit, 32-bit integer or float single-band image.
+
+    Each is scaled by the smallest conventional range that holds its samples (0..255 or
+    0..65535, and 0..1 for floats), because such files are 8- or 16-bit photos widened or
+    normalised (a 16-bit PNG written from 8-bit data keeps 0..255); only samples outside those
+    ranges (negative or
+    beyond 16 bits, e.g. raw sensor or scientific data) are stretched from min(0, minimum) to
+    maximum. Pillow's ``convert("L")`` would clip them instead (a 16-bit photo turns white).
+    """
+    values = np.nan_to_num(np.asarray(img, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    low, top = float(values.min(initial=0.0)), float(values.max(initial=0.0))
+    nominal = _NOMINAL_RANGES["I" if img.mode.startswith("I;16") else img.mode]
+    ranges = [r for r in nominal if low >= 0.0 and top <= r]
+    low, high = (0.0, ranges[0]) if ranges else (low, max(top, low + 1.0))
+    scaled = (values - low) * (255.0 / (high - low))
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
 def decode_rgb(data: bytes, max_pixels: int) -> np.ndarray:
     """Decode to an upright (EXIF-rotated) RGB ``uint8`` array; the first frame of animations.
 
-    Transparent pixels are composited on white; CMYK, palette, grayscale and 16-bit images are
-    converted. Raises :class:`DecodeError` with a readable reason for truncated or corrupt data.
+    Transparent pixels are composited on white; CMYK, palette, grayscale, 16-bit, 32-bit and
+    float images are converted (wide samples scaled by :func:`wide_gray8`). Raises :class:`DecodeError` with a readable reason for truncated or corrupt data.
     """
     try:
         with Image.open(io.BytesIO(data)) as img:
@@ -34,10 +61,8 @@ def decode_rgb(data: bytes, max_pixels: int) -> np.ndarray:
                 rgba = img.convert("RGBA")
                 canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
                 img = Image.alpha_composite(canvas, rgba)
-            elif img.mode in ("I;16", "I;16B", "I;16L", "I"):
-                arr = np.asarray(img, dtype=np.float32)
-                scale = 255.0 / max(float(arr.max()), 1.0)
-                img = Image.fromarray((arr * scale).clip(0, 255).astype(np.uint8), mode="L")
+            elif is_wide_gray(img):  # scaled as the perceptual hash scales it
+                img = Image.fromarray(wide_gray8(img), mode="L")
             return _rgb_array(img)
     except DecodeError:
         raise

@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from trendscope.config import SourceConfig
+from trendscope.ingest.decode import is_wide_gray, wide_gray8
 from trendscope.tables import storage
 
 _ORIENTATION = 0x0112
@@ -135,24 +136,19 @@ def perceptual_hash(data: bytes) -> str:
 
 _BACKGROUND = 255  # transparency is composited on white, as decode_rgb does for the models
 _EIGHT_BIT_TO_L = {"1", "L", "P", "RGB", "RGBX", "CMYK", "YCbCr"}  # Pillow's convert("L") is right
-_NOMINAL_RANGES = {"I": (255.0, 65535.0), "F": (1.0, 255.0, 65535.0)}
 
 
 def luminance8(img: Image.Image) -> Image.Image:
     """The image as 8-bit luminance (mode ``"L"``), correctly scaled for every decodable mode.
 
     Pillow's own ``convert("L")`` clips 16-bit and 32-bit samples at 255 (a 16-bit photo turns
-    almost white) and floats in 0..1 to 0 or 1, so those modes are scaled here with numpy:
-    ``I;16*`` by its full 0..65535 range; ``I`` and ``F`` by the smallest conventional range that
-    holds the samples (0..255 or 0..65535, and 0..1 for floats), because such files are 8- or
-    16-bit photos widened or normalised; only samples outside those ranges (negative or beyond
-    16 bits, e.g. raw sensor or scientific data) are stretched from min(0, minimum) to maximum.
-    The nominal 32-bit range would crush a photo to black. Transparent pixels are composited on
+    almost white) and floats in 0..1 to 0 or 1, so those modes are scaled with numpy by
+    :func:`~trendscope.ingest.decode.wide_gray8`, as the models' decoder scales them. Transparent pixels are composited on
     white, so the colour hidden under them never changes the hash. 8-bit modes hash as before.
     """
     mode = img.mode
-    if mode.startswith("I;16") or mode in _NOMINAL_RANGES:
-        gray = _scaled_gray(img)
+    if is_wide_gray(img):
+        gray = wide_gray8(img)
         if "transparency" in img.info:  # a tRNS grey level (16-bit PNG): pixels of it are clear
             gray[np.asarray(img) == img.info["transparency"]] = _BACKGROUND
         return Image.fromarray(gray, mode="L")
@@ -168,19 +164,6 @@ def luminance8(img: Image.Image) -> Image.Image:
     if mode in _EIGHT_BIT_TO_L:
         return img.convert("L")
     return img.convert("RGB").convert("L")  # e.g. HSV: Pillow converts it to L only via RGB
-
-
-def _scaled_gray(img: Image.Image) -> np.ndarray:
-    """``uint8`` samples of a 16-bit, 32-bit integer or float single-band image (see luminance8)."""
-    values = np.nan_to_num(np.asarray(img, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-    if img.mode.startswith("I;16"):
-        low, high = 0.0, 65535.0
-    else:
-        low, top = float(values.min(initial=0.0)), float(values.max(initial=0.0))
-        ranges = [r for r in _NOMINAL_RANGES[img.mode] if low >= 0.0 and top <= r]
-        low, high = (0.0, ranges[0]) if ranges else (low, max(top, low + 1.0))
-    scaled = (values - low) * (255.0 / (high - low))
-    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
 
 
 def hamming(a: str, b: str) -> int:

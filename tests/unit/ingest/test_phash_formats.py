@@ -191,3 +191,18 @@ def test_wide_samples_are_scaled_not_clipped(
     gray = luminance8(img)
     assert gray.mode == "L"
     assert np.asarray(gray).ravel().tolist() == expected
+
+
+@pytest.mark.parametrize("mode", ["I;16", "I", "F"])
+def test_the_models_see_wide_samples_as_the_hash_does(mode: str) -> None:
+    """decode_rgb scales 16-bit, 32-bit and float photos like the hash: as the 8-bit original."""
+    from trendscope.ingest.decode import decode_rgb
+
+    gray = np.asarray(Image.fromarray(sample_photo("chelsea")).convert("L"), dtype=np.float64)
+    wide = {"I;16": gray * 257.0, "I": gray * 257.0, "F": gray / 255.0}[mode]
+    img = Image.fromarray(wide.astype({"I;16": np.uint16, "I": np.int32, "F": np.float32}[mode]))
+    buf = io.BytesIO()
+    img.save(buf, format="TIFF")
+    rgb = decode_rgb(buf.getvalue(), max_pixels=10**8)
+    assert rgb.shape[:2] == gray.shape
+    assert np.abs(rgb[..., 0].astype(np.float64) - gray).max() <= 1.0
