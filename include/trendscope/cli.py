@@ -71,8 +71,15 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--shard", default="0/1", help="i/N: analyze every N-th ok image from i")
 
     p = sub.add_parser("k8s-pod", help="print the analyze pod manifest the DAG would launch (YAML)")
-    _common(p)
+    _common(p, location=False)
+    p.add_argument("--location", help="location slug from the config")
+    p.add_argument("--date", type=_date, help="day to process, YYYY-MM-DD")
     p.add_argument("--shard", default="0/1", help="i/N")
+    p.add_argument(
+        "--config-map",
+        action="store_true",
+        help="print the ConfigMap the pods mount (the resolved config) instead",
+    )
 
     p = sub.add_parser("trends", help="print the trend table of a location-day (or its period)")
     _common(p)
@@ -535,10 +542,17 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
 def _cmd_k8s_pod(args: argparse.Namespace) -> int:
     import yaml
 
-    from trendscope.orchestration.k8s import pod_manifest
+    from trendscope.orchestration.k8s import config_map_manifest, pod_manifest
     from trendscope.pipeline.shards import Shard
 
     config = _config(args)
+    if args.config_map:
+        print(yaml.safe_dump(config_map_manifest(config), sort_keys=False), end="")
+        return 0
+    missing = [f"--{name}" for name in ("location", "date") if getattr(args, name) is None]
+    if missing:
+        print(f"error: {' and '.join(missing)} required (or --config-map)", file=sys.stderr)
+        return 2
     config.location(args.location)
     manifest = pod_manifest(config, args.location, args.date, Shard.parse(args.shard))
     print(yaml.safe_dump(manifest, sort_keys=False), end="")

@@ -31,6 +31,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG_PATH = PROJECT_ROOT / "include" / "config" / "trendscope.yaml"
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_DNS_LABEL = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
@@ -277,24 +278,32 @@ class KubernetesConfig(_Strict):
     """The analyze (GPU) pods launched when ``executor`` is ``kubernetes``.
 
     Credentials never appear here: ``env_from_secrets`` names Kubernetes Secrets whose keys
-    become environment variables in the pod (e.g. ``AWS_ACCESS_KEY_ID``).
+    become environment variables in the pod (e.g. ``AWS_ACCESS_KEY_ID``). The pods read the
+    resolved config from a ConfigMap named ``<config_map>-<hash of its content>``, so a config
+    the cluster has not been given fails the pod visibly instead of running with another one.
     """
 
     namespace: str = "trendscope"
     image: str = "ghcr.io/trendscope/trendscope-worker-gpu:0.1.0"
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    image_pull_secrets: list[str] = Field(default_factory=list)  # Secret names
     service_account: str = "trendscope-worker"
+    automount_service_account_token: bool = False  # the step never calls the Kubernetes API
     kubernetes_conn_id: str = "kubernetes_default"
     node_selector: dict[str, str] = Field(default_factory=dict)
     tolerations: list[dict[str, str]] = Field(default_factory=list)
     gpus: int = Field(default=1, ge=0, le=16)
     cpu: str = "4"
     memory: str = "16Gi"
+    ephemeral_storage: str = "8Gi"  # requested and limit: /tmp, logs
+    tmp_size_limit: str = "4Gi"  # sizeLimit of the /tmp emptyDir
     pool: str = "gpu"
     env_from_secrets: list[str] = Field(default_factory=list)
-    config_map: str | None = None
+    config_map: str = Field(default="trendscope-config", pattern=_DNS_LABEL, max_length=52)
     run_as_user: int = Field(default=1000, ge=1)
     startup_timeout_seconds: int = Field(default=600, ge=10)
+    active_deadline_seconds: int = Field(default=3600, ge=60)  # a shard running longer is killed
+    keep_failed_pods: bool = True  # for `kubectl describe`/`logs`; succeeded pods are deleted
 
     @field_validator("tolerations")
     @classmethod
@@ -338,6 +347,20 @@ class TrendscopeConfig(_Strict):
             seen.add(loc.slug)
         if not self.locations:
             raise ValueError("locations: at least one location is required")
+        return self
+
+    @model_validator(mode="after")
+    def _pods_need_object_storage(self) -> TrendscopeConfig:
+        if self.executor != "kubernetes":
+            return self
+        local = [
+            f"{field}: {path!r} is not an s3:// path; executor kubernetes needs one the pods "
+            "can reach"
+            for field, path in (("data_dir", self.data_dir), ("source.path", self.source.path))
+            if not path.startswith("s3://")
+        ]
+        if local:
+            raise ValueError("; ".join(local))
         return self
 
     # --- resolved paths -------------------------------------------------------------------

@@ -51,6 +51,9 @@ def _parse(tmp_path_factory, executor: str) -> dict:
     env = {**os.environ, "AIRFLOW_HOME": str(tmp_path_factory.mktemp("airflow_home"))}
     env["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
     env["TRENDSCOPE_EXECUTOR"] = executor
+    if executor == "kubernetes":  # pods need an object store
+        env["TRENDSCOPE_DATA_DIR"] = "s3://trendscope/lake"
+        env["TRENDSCOPE_SOURCE_DIR"] = "s3://trendscope/dropzone"
     out = subprocess.run(
         [sys.executable, "-c", _PROBE, str(DAGS)],
         capture_output=True,

@@ -108,7 +108,7 @@ class Analyzer:
     def __init__(self, config: TrendscopeConfig) -> None:
         from trendscope.vision.factory import load_classifier, load_detector
         from trendscope.vision.fine import FineLabeler, SceneLabeler
-        from trendscope.vision.onnxrt import usable_cpus
+        from trendscope.vision.threads import usable_cpus
 
         self.config = config
         threads = max(1, usable_cpus() // config.analyze.workers)

@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-
-def usable_cpus() -> int:
-    """CPU cores this process may run on (its affinity mask where the OS has one)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # macOS, Windows
-        return max(1, os.cpu_count() or 1)
+from trendscope.vision.threads import usable_cpus
 
 
 def onnx_providers(device: str) -> list[str]:

@@ -82,13 +82,14 @@ def test_bad_config_names_the_field(tmp_path: Path, patch: dict, field: str) -> 
 
 def test_environment_overrides() -> None:
     env = {
-        "TRENDSCOPE_DATA_DIR": "/srv/ts",
+        "TRENDSCOPE_DATA_DIR": "s3://bucket/ts",
+        "TRENDSCOPE_SOURCE_DIR": "s3://bucket/drop",
         "TRENDSCOPE_EXECUTOR": "kubernetes",
         "TRENDSCOPE__TARGETS__CAT__CROP_THRESHOLD": "0.8",
         "TRENDSCOPE__DETECTOR__CONFIDENCE": "0.4",
     }
     cfg = load_config(environ=env)
-    assert cfg.data_root == "/srv/ts"
+    assert cfg.data_root == "s3://bucket/ts"
     assert cfg.executor == "kubernetes"
     assert cfg.targets["cat"].crop_threshold == 0.8
     assert cfg.detector.confidence == 0.4
