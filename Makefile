@@ -41,6 +41,16 @@ $(STAMP): requirements.txt pyproject.toml
 			echo "      Install as root: apt-get install chromium chromium-driver (or set source.scraper.chromium_binary/chromedriver)." >&2; \
 		fi; \
 	fi
+	@# tests/e2e/test_airflow_services.py runs Airflow's services on a throwaway PostgreSQL
+	@if ! command -v pg_ctl >/dev/null && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "Installing postgresql (apt-get) for the Airflow services test ..."; \
+			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; \
+		else \
+			echo "NOTE: PostgreSQL (initdb, pg_ctl) not found; tests/e2e/test_airflow_services.py is skipped." >&2; \
+			echo "      Install as root: apt-get install postgresql." >&2; \
+		fi; \
+	fi
 	touch $@
 
 setup: $(STAMP)

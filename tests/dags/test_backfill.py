@@ -1,41 +1,73 @@
-"""`airflow backfill create` over past dates plans one run per day, each owning its own day."""
+"""Which days ``airflow backfill create --from-date A --to-date B`` processes.
+
+The backfill takes the runs whose *logical date* lies in ``[from, to]`` (Airflow's own
+``_get_info_list``, which ``airflow backfill create`` calls). A daily run's logical date is 12:00
+UTC of the day it processes, so a bare ``--to-date B`` (midnight) stops before day B: the
+README's form names the last day at 12:00.
+"""
 
 from __future__ import annotations
 
+import json
 import os
-import re
 import subprocess
 import sys
 from datetime import date, datetime
 from pathlib import Path
 
+import pytest
+
 from trendscope.orchestration.tasks import partition_date
 
 REPO = Path(__file__).resolve().parents[2]
 
+CASES = [
+    # (--from-date, --to-date, days processed)
+    ("2026-11-02", "2026-11-08T12:00", [date(2026, 11, d) for d in range(2, 9)]),  # README form
+    ("2026-11-02", "2026-11-08", [date(2026, 11, d) for d in range(2, 8)]),  # bare: B left out
+    ("2026-10-31", "2026-11-01T12:00", [date(2026, 10, 31), date(2026, 11, 1)]),
+    ("2026-11-05", "2026-11-05T12:00", [date(2026, 11, 5)]),
+]
 
-def test_backfill_plans_one_run_per_day(tmp_path: Path) -> None:
-    home = tmp_path / "airflow_home"
+# Airflow's backfill run selection on the serialized DAG, as the scheduler stores it.
+_PROBE = r"""
+import json, sys
+from airflow._shared.timezones.timezone import parse
+from airflow.dag_processing.dagbag import DagBag
+from airflow.models.backfill import _get_info_list
+from airflow.serialization.serialized_objects import DagSerialization
+dag = DagBag(dag_folder=sys.argv[1]).dags["trendscope_daily"]
+dag = DagSerialization.from_dict(DagSerialization.to_dict(dag))
+out = {}
+for a, b in json.loads(sys.argv[2]):
+    infos = _get_info_list(dag=dag, from_date=parse(a), to_date=parse(b), reverse=False)
+    out[f"{a}..{b}"] = [i.logical_date.isoformat() for i in infos]
+print("PROBE" + json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def planned(tmp_path_factory) -> dict[str, list[datetime]]:
+    home = tmp_path_factory.mktemp("airflow_home")
     env = {
         **os.environ,
         "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
     }
-    airflow = str(Path(sys.executable).with_name("airflow"))
-    for cmd in (["db", "migrate"], ["dags", "reserialize"]):
-        done = subprocess.run([airflow, *cmd], env=env, capture_output=True, text=True, timeout=600)
-        assert done.returncode == 0, done.stderr[-2000:]
-    plan = subprocess.run(
-        [airflow, "backfill", "create", "--dag-id", "trendscope_daily",
-         "--from-date", "2026-10-01", "--to-date", "2026-10-04", "--dry-run"],
-        env=env, capture_output=True, text=True, timeout=600,
+    ranges = json.dumps([[a, b] for a, b, _ in CASES])
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE, str(REPO / "dags"), ranges],
+        env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
-    assert plan.returncode == 0, plan.stderr[-2000:]
-    logical = [
-        datetime.fromisoformat(m)
-        for m in re.findall(r"\| (\d{4}-\d{2}-\d{2} 12:00:00\+00:00) ", plan.stdout)
-    ]
-    days = [partition_date({"logical_date": ts}) for ts in logical]
-    assert days == [date(2026, 10, 1), date(2026, 10, 2), date(2026, 10, 3)]
+    assert done.returncode == 0, done.stderr[-3000:]
+    line = next(x for x in done.stdout.splitlines() if x.startswith("PROBE"))
+    return {k: [datetime.fromisoformat(t) for t in v] for k, v in json.loads(line[5:]).items()}
+
+
+@pytest.mark.parametrize(("from_date", "to_date", "days"), CASES)
+def test_backfill_processes_the_days_named(
+    planned: dict[str, list[datetime]], from_date: str, to_date: str, days: list[date]
+) -> None:
+    logical = planned[f"{from_date}..{to_date}"]
+    assert [partition_date({"logical_date": ts}) for ts in logical] == days
