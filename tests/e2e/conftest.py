@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from e2e_data import DAY, MODELS_DIR, SHIBUYA
+from e2e_data import DAY, MODELS_DIR, S3_CREDENTIALS, SHIBUYA, free_port
 from trendscope.config import TrendscopeConfig, load_config
+from trendscope.tables import storage
 
 
 @pytest.fixture(scope="session")
@@ -70,3 +71,22 @@ def e2e_config(tmp_path: Path, dropzone: Path, models_dir: Path) -> TrendscopeCo
             "models_dir": str(models_dir),
         },
     )
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint():
+    """A real S3 API server on localhost (moto's standalone server); storage pointed at it."""
+    from moto.server import ThreadedMotoServer
+
+    mp = pytest.MonkeyPatch()
+    for var, value in S3_CREDENTIALS.items():
+        mp.setenv(var, value)
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    storage.configure(endpoint, "us-east-1")
+    yield endpoint
+    server.stop()
+    storage.configure(None, None)
+    mp.undo()

@@ -7,14 +7,13 @@ at interpreter exit (object-store clients, native thread pools) gets its chance 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from e2e_data import DAY, REPO
+from e2e_data import DAY, REPO, S3_CREDENTIALS
 from trendscope.tables import storage
 from trendscope.tables.paths import partition_path
 
@@ -23,36 +22,16 @@ pytestmark = pytest.mark.e2e
 RUNS = 10
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def s3_env(models_dir: Path, tmp_path_factory):
-    """A moto server with a ``lake`` bucket, and the environment a ``trendscope`` process needs."""
-    from moto.server import ThreadedMotoServer
+def s3_env(s3_endpoint: str, models_dir: Path, tmp_path_factory):
+    """An ``exit-lake`` bucket on the S3 server and the environment a ``trendscope`` process
+    needs (a bucket of its own: moto's state outlives a module's server)."""
+    import boto3
     from PIL import Image
 
     from trendscope.photos import sample_photo
 
-    creds = {
-        "AWS_ACCESS_KEY_ID": "test-key",
-        "AWS_SECRET_ACCESS_KEY": "test-secret",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
-    mp = pytest.MonkeyPatch()
-    for var, value in creds.items():
-        mp.setenv(var, value)
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    storage.configure(endpoint, "us-east-1")
-    import boto3
-
-    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="lake")
+    boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket="exit-lake")
     # a tiny drop zone: one cat (detector, crop and classifier) and one cup
     dropzone = tmp_path_factory.mktemp("s3-exit") / "dropzone"
     day_dir = dropzone / "shibuya" / DAY.isoformat()
@@ -61,15 +40,12 @@ def s3_env(models_dir: Path, tmp_path_factory):
         Image.fromarray(sample_photo(photo)).save(day_dir / f"{photo}.jpg")
     yield {
         **os.environ,
-        **creds,
-        "TRENDSCOPE_DATA_DIR": "s3://lake/trendscope",
+        **S3_CREDENTIALS,
+        "TRENDSCOPE_DATA_DIR": "s3://exit-lake/trendscope",
         "TRENDSCOPE_SOURCE_DIR": str(dropzone),
         "TRENDSCOPE_MODELS_DIR": str(models_dir),
-        "TRENDSCOPE_S3_ENDPOINT_URL": endpoint,
+        "TRENDSCOPE_S3_ENDPOINT_URL": s3_endpoint,
     }
-    server.stop()
-    storage.configure(None, None)
-    mp.undo()
 
 
 def test_run_on_s3_exits_zero_every_time(s3_env: dict[str, str]) -> None:
@@ -82,8 +58,8 @@ def test_run_on_s3_exits_zero_every_time(s3_env: dict[str, str]) -> None:
             failures.append(f"run {i}: exit {run.returncode}\n{run.stderr[-2000:]}")
     assert not failures, f"{len(failures)} of {RUNS} runs failed:\n" + "\n".join(failures)
 
-    assert storage.list_files("s3://lake/trendscope/tables") == sorted(
-        partition_path("s3://lake/trendscope", table, "shibuya", DAY)
+    assert storage.list_files("s3://exit-lake/trendscope/tables") == sorted(
+        partition_path("s3://exit-lake/trendscope", table, "shibuya", DAY)
         for table in ("images", "detections", "trends_daily")
     )
-    assert storage.list_files("s3://lake/trendscope/staging") == []
+    assert storage.list_files("s3://exit-lake/trendscope/staging") == []
