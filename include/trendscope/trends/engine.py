@@ -178,10 +178,12 @@ def compare_units(
 
     Args:
         cur: ``location, g, kind, label, fine_label, images, objects, rank, authors,
-            top_author_share, author_entropy`` (+ passthrough) of the current units.
+            top_author_share, author_entropy, design_effect`` (+ passthrough) of the current
+            units.
         cur_ok: ``location, g, ok_images, ok_authors, evidence, weekday`` of every current
             unit (``weekday`` 0 = Monday, -1 when units are not days).
-        hist: ``hloc, unit, kind, label, fine_label, images, authors`` of the baseline units.
+        hist: ``hloc, unit, kind, label, fine_label, images, authors, design_effect`` of the
+            baseline units.
         hist_ok: ``hloc, unit, ok_images, ok_authors`` of the baseline units.
         mapping: ``location, g, hloc, unit, pos, weekday``: the baseline units of each current
             unit, ``pos`` numbering them from 0 and ``weekday`` as in ``cur_ok``.

@@ -4,9 +4,10 @@ Everything is numpy/scipy and vectorised over rows, so one call scores every lab
 location-day (or of a whole rollup) at once. ``docs/methodology.md`` explains the method with
 formulas and a worked example; in short, for each row (a label in a location-day):
 
-* **Counts.** ``x_t`` authors showing the label out of ``n_t`` authors posting ok images, on
-  each baseline unit ``t`` (a window day, an earlier period or another location), and ``x0`` of
-  ``n0`` now. Authors, not images, so one account's burst is one piece of evidence.
+* **Counts.** ``x_t`` images showing the label out of ``n_t`` ok images on each baseline unit
+  ``t`` (a window day, an earlier period or another location), and ``x0`` of ``n0`` now.
+  Today's counts are divided by the author design effect (how much authors posting several
+  images widen the variance), so one account's burst is about one piece of evidence.
 * **Baseline.** The pooled share ``mu = sum x_t / sum n_t``.
 * **Weekly rhythm** (daily comparisons, when the window holds at least ``weekly_min_weeks``
   days of today's weekday): each weekday's median share ``m_w`` (robust to one unusual day),
@@ -15,15 +16,16 @@ formulas and a worked example; in short, for each row (a label in a location-day
   without the weekly rhythm ``e0 = mu``.
 * **Dispersion.** Day-to-day variation beyond binomial: the shares are taken as
   ``x_t ~ Binomial(n_t, p_t)`` with ``p_t`` varying around the expectation with variance
-  ``tau^2`` (a beta-binomial model), and ``tau^2`` is estimated from the residuals of the
-  window (around the weekday means when the weekly rhythm is used) by a trimmed moment
-  equation that leaves out the largest 35%, so a few unusual days do not hide the next
-  shift. With fewer than
+  ``tau^2`` (a beta-binomial model), and ``tau^2`` is estimated from the window's residuals
+  (each day against the median of the other days of its weekday when the weekly rhythm is
+  used, else against the window's median) by a trimmed moment equation that leaves out the
+  largest 35%, so a few unusual days do not hide the next shift. With fewer than
   ``min_dispersion_units`` baseline units, ``tau^2 = default_icc * mu (1 - mu)``.
-* **Test.** Today's count is compared with the beta-binomial predictive distribution of mean
+* **Tests.** Today's count is compared with the beta-binomial predictive distribution of mean
   ``e0`` and variance ``e0 (1 - e0) / n0 + tau^2 + Var(e0)`` (binomial noise, ordinary daily
-  variation and the uncertainty of the estimate); the p-value is two-sided (twice the smaller
-  tail, at most 1). A label never seen in the baseline is tested one-sided against the
+  variation and the uncertainty of the estimate), two-sided; :func:`recent_test` pools the
+  last ``recent_days`` days against the window before them, and :func:`combine` joins the two
+  p-values (Simes). A label never seen in the baseline is tested one-sided against the
   detector's false-positive floor ``false_positive_rate`` instead.
 * :func:`benjamini_hochberg` adjusts the p-values of one family (one location-day or
   location-period: label totals, their fine labels and scenes together).
@@ -200,8 +202,8 @@ def baseline_model(
     """Estimate each row's expected share and ordinary variation from its baseline units.
 
     Args:
-        x: ``(rows, units)`` successes per baseline unit (authors showing the label).
-        n: ``(rows, units)`` trials per unit (authors posting); 0 marks a unit without data.
+        x: ``(rows, units)`` successes per baseline unit (images showing the label).
+        n: ``(rows, units)`` trials per unit (ok images); 0 marks a unit without data.
         weekday: ``(units,)`` or ``(rows, units)`` weekday (0 = Monday) of each unit, or None
             when units are not days (periods, locations).
         today_weekday: ``(rows,)`` weekday of the day judged.
@@ -297,8 +299,8 @@ def predictive_test(
     """Test each row's count now against the baseline's predictive distribution.
 
     Args:
-        x0: Successes now (authors showing the label).
-        n0: Trials now (authors posting ok images).
+        x0: Successes now (images showing the label, divided by the design effect).
+        n0: Trials now (ok images, divided by the design effect).
         baseline: The rows' :func:`baseline_model`.
         false_positive_rate: Floor a label never seen in the baseline is tested against.
 
