@@ -149,7 +149,7 @@ TEST_FIELDS = [
     # the model of ordinary variation (docs/methodology.md)
     pa.field("expected_share", pa.float64()),  # baseline_share + weekday_effect
     pa.field("weekday_effect", pa.float64()),  # null: no weekday adjustment
-    pa.field("dispersion", pa.float64()),  # sd of the daily author share beyond binomial
+    pa.field("dispersion", pa.float64()),  # sd of the daily share beyond binomial
     pa.field("statistic", pa.float64()),  # (share - expected) / predictive sd, today
     pa.field("recent_statistic", pa.float64()),  # the same for the last recent_days pooled
     pa.field("delta", pa.float64()),  # share - expected_share
