@@ -26,7 +26,7 @@ from trendscope.pipeline.result import StepResult
 from trendscope.quality.gate import audit_and_publish, suite_context
 from trendscope.tables import storage
 from trendscope.tables.paths import partition_path
-from trendscope.tables.published import published_days, read_days
+from trendscope.tables.published import published_days, read_published
 from trendscope.tables.schemas import TRENDS_DAILY, conform
 from trendscope.trends.calendar import window_days
 from trendscope.trends.compare import TrendParams, trends_for_days
@@ -40,14 +40,32 @@ def _on(table: pa.Table, day: date) -> pa.Table:
 
 
 def _publish_days(config: TrendscopeConfig, location: str, days: list[date]) -> list[StepResult]:
-    """Compute, validate and publish ``trends_daily`` of ``days`` (all published) in one read."""
+    """Compute, validate and publish ``trends_daily`` of ``days`` in one read of their windows.
+
+    Raises:
+        FileNotFoundError: One of ``days`` has no published ``images``/``detections``.
+    """
     params = TrendParams.from_config(config.trends)
     first = min(days) - timedelta(days=params.window_days)
     span = [first + timedelta(days=k) for k in range((max(days) - first).days + 1)]
-    images, detections = read_days(config.data_root, location, span)
+    images, detections, read = read_published(config.data_root, location, span)
+    published = set(read)
+    missing = [d for d in days if d not in published]
+    if missing:
+        raise FileNotFoundError(f"no published images/detections for {location} {missing[0]}")
     tables = trends_for_days(images, detections, days, params, config.trends.include_scenes)
     results = []
     for day in days:
+        unpublished = [d for d in window_days(day, params.window_days) if d not in published]
+        if unpublished:
+            log.info(
+                "trends %s %s: %d window day(s) not published (yet): %s .. %s",
+                location,
+                day,
+                len(unpublished),
+                unpublished[0],
+                unpublished[-1],
+            )
         table = with_models(tables[day], _on(images, day), _on(detections, day))
         table = conform(TRENDS_DAILY, table)
         path = partition_path(config.data_root, TRENDS_DAILY.name, location, day)
@@ -76,20 +94,6 @@ def trends_day(config: TrendscopeConfig, location: str, day: date) -> StepResult
     """
     config.location(location)
     storage.use(config.storage)
-    if not published_days(config.data_root, location, [day]):
-        raise FileNotFoundError(f"no published images/detections for {location} {day}")
-    params = TrendParams.from_config(config.trends)
-    window = window_days(day, params.window_days)
-    unpublished = sorted(set(window) - set(published_days(config.data_root, location, window)))
-    if unpublished:
-        log.info(
-            "trends %s %s: %d window day(s) not published (yet): %s .. %s",
-            location,
-            day,
-            len(unpublished),
-            unpublished[0],
-            unpublished[-1],
-        )
     (result,) = _publish_days(config, location, [day])
     return result
 

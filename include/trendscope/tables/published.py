@@ -40,13 +40,12 @@ def published_days(root: str, location: str, days: Iterable[date]) -> list[date]
     ]
 
 
-def read_days(root: str, location: str, days: Iterable[date]) -> tuple[pa.Table, pa.Table]:
-    """Published ``images`` and ``detections`` of ``location`` on ``days``.
-
-    Days not published are left out (a day without posts has no partition); callers that need
-    to know which days were read use :func:`published_days`.
-    """
-    images, detections = [], []
+def read_published(
+    root: str, location: str, days: Iterable[date]
+) -> tuple[pa.Table, pa.Table, list[date]]:
+    """Published ``images`` and ``detections`` of ``location`` on ``days``, and which of
+    ``days`` were published (a day without posts has no partition)."""
+    images, detections, read = [], [], []
     for day in sorted(set(days)):
         try:  # reading is the existence check: one request per file on object storage
             day_images = storage.read_table(
@@ -59,6 +58,14 @@ def read_days(root: str, location: str, days: Iterable[date]) -> tuple[pa.Table,
             continue
         images.append(day_images)
         detections.append(day_detections)
+        read.append(day)
     if not images:
-        return empty_days()
-    return pa.concat_tables(images), pa.concat_tables(detections)
+        return (*empty_days(), [])
+    return pa.concat_tables(images), pa.concat_tables(detections), read
+
+
+def read_days(root: str, location: str, days: Iterable[date]) -> tuple[pa.Table, pa.Table]:
+    """Published ``images`` and ``detections`` of ``location`` on ``days`` (see
+    :func:`read_published`); days not published are left out."""
+    images, detections, _ = read_published(root, location, days)
+    return images, detections
