@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from trendscope.config import ConfigError, TrendscopeConfig, load_config
 
 if TYPE_CHECKING:
+    from trendscope.pipeline.status import StatusGrid
     from trendscope.trends.explain import Explanation
 
 log = logging.getLogger("trendscope")
@@ -33,6 +34,12 @@ def _common(p: argparse.ArgumentParser, *, location: bool = True) -> None:
     if location:
         p.add_argument("--location", required=True, help="location slug from the config")
         p.add_argument("--date", required=True, type=_date, help="day to process, YYYY-MM-DD")
+
+
+def _run_id(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--run-id", help="the Airflow run id, recorded with each step attempt in the runs table"
+    )
 
 
 def _config(args: argparse.Namespace) -> TrendscopeConfig:
@@ -56,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run a whole location-day (ingest, analyze, publish, trends)")
     _common(p)
     p.add_argument("--source-dir", help="drop zone (overrides source.path)")
+    _run_id(p)
 
     for step, text in (
         ("ingest", "stage the images of a location-day from the drop zone"),
@@ -69,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--source-dir", help="drop zone (overrides source.path)")
         if step == "analyze":
             p.add_argument("--shard", default="0/1", help="i/N: analyze every N-th ok image from i")
+        _run_id(p)
 
     p = sub.add_parser("k8s-pod", help="print the analyze pod manifest the DAG would launch (YAML)")
     _common(p, location=False)
@@ -124,6 +133,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--location", help="one location slug (default: all)")
     p.add_argument("--out", required=True, help="HTML file to write")
 
+    p = sub.add_parser(
+        "status",
+        help="which location-days are published, failed, stale, in staging or missing",
+        description="Print a day x location grid of the pipeline's state. Exit code: 0 when "
+        "every location-day is published and fresh, 1 when any is not, 2 for a usage or "
+        "config error.",
+    )
+    _common(p, location=False)
+    p.add_argument("--source-dir", help="drop zone (overrides source.path)")
+    p.add_argument(
+        "--from",
+        dest="start",
+        type=_date,
+        metavar="YYYY-MM-DD",
+        help="first day (default: 14 days back)",
+    )
+    p.add_argument(
+        "--to",
+        dest="end",
+        type=_date,
+        metavar="YYYY-MM-DD",
+        help="last day (default: yesterday, UTC)",
+    )
+    p.add_argument("--location", help="one location slug (default: all)")
+    p.add_argument("--json", action="store_true", help="print the grid as JSON")
+
     p = sub.add_parser("demo-data", help="build the demo drop zone from real packaged photos")
     p.add_argument("--out", required=True, help="directory to write (a previous demo is replaced)")
     p.add_argument("--config", help="config YAML (locations and start_date)")
@@ -154,26 +189,29 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from trendscope.pipeline.run import run_day
 
     config = _config(args)
-    for result in run_day(config, args.location, args.date, source_dir=args.source_dir):
+    results = run_day(
+        config, args.location, args.date, source_dir=args.source_dir, run_id=args.run_id
+    )
+    for result in results:
         print(result.summary())
     return print_trends(config, args.location, args.date, top=15)
 
 
 def _cmd_step(args: argparse.Namespace) -> int:
-    from trendscope.pipeline.ingest import ingest_day
     from trendscope.pipeline.run import run_step
+    from trendscope.pipeline.shards import Shard
 
     config = _config(args)
-    if args.command == "ingest":
-        result = ingest_day(config, args.location, args.date, source_dir=args.source_dir)
-    elif args.command == "analyze":
-        from trendscope.pipeline.analyze import analyze_day
-        from trendscope.pipeline.shards import Shard
-
-        result = analyze_day(config, args.location, args.date, Shard.parse(args.shard))
-    else:
-        step = "trends" if args.command == "compute-trends" else args.command
-        result = run_step(config, step, args.location, args.date)
+    step = "trends" if args.command == "compute-trends" else args.command
+    result = run_step(
+        config,
+        step,
+        args.location,
+        args.date,
+        shard=Shard.parse(args.shard) if step == "analyze" else None,
+        source_dir=args.source_dir if step == "ingest" else None,
+        run_id=args.run_id,
+    )
     print(json.dumps(result.to_dict()))
     return 0
 
@@ -515,6 +553,86 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+_ERROR_LINE = 300
+
+
+def _short(text: str | None) -> str:
+    """The first line of an error, cut for the terminal (``--json`` has it whole)."""
+    lines = (text or "?").strip().splitlines() or ["?"]
+    first = lines[0]
+    cut = len(first) > _ERROR_LINE or len(lines) > 1
+    return first[:_ERROR_LINE] + (" [...]" if cut else "")
+
+
+def print_status(grid: StatusGrid, data_root: str) -> None:
+    """Print a status grid: one row per day, one column per location, then what needs a look."""
+    from trendscope.display import format_rows
+    from trendscope.pipeline.status import FAILED, LEGEND, STAGING, STALE
+
+    n = len(grid.days)
+    print(
+        f"Trendscope status, {grid.start} to {grid.end} ({n} day{'s' if n != 1 else ''}, "
+        f"{len(grid.locations)} location{'s' if len(grid.locations) != 1 else ''})   "
+        f"data: {data_root}\n"
+    )
+    rows = []
+    for day in grid.days:
+        row = {"date": day.isoformat(), "day": day.strftime("%a")}
+        row |= {loc: grid.cell(loc, day).state for loc in grid.locations}
+        rows.append(row)
+    print(format_rows(rows, ["date", "day", *grid.locations]))
+    counts = ", ".join(f"{k} {v}" for k, v in grid.counts().items() if v)
+    verdict = "all published and fresh" if grid.ok else "NOT all published and fresh"
+    print(f"\n{len(grid.cells)} location-days: {counts} ({verdict})")
+
+    titles = {
+        FAILED: "Failed (the step, when it started, the Airflow run, and its error)",
+        STALE: "Stale (the source changed after the publish)",
+        STAGING: "In staging (not published yet)",
+    }
+    for state, title in titles.items():
+        cells = grid.in_state(state)
+        if not cells:
+            continue
+        print(f"\n{title}:")
+        for c in cells:
+            where = f"  {c.location} {c.date}"
+            if state != FAILED:
+                print(f"{where}  {c.detail}")
+            for f in c.failures if state == FAILED else ():
+                shard = f" shard {f.shard}" if f.shard else ""
+                run = f", run {f.run_id}" if f.run_id else ""
+                when = f.started_at.strftime("%Y-%m-%d %H:%M UTC")
+                print(f"{where}  {f.step}{shard}, {when}{run}\n      {_short(f.error)}")
+    if not grid.ok:
+        print(
+            "\nRe-run a location-day with `trendscope run --location L --date D` "
+            "(or clear its tasks in Airflow); see docs/operations.md."
+        )
+    print("\nLegend:")
+    for state, text in LEGEND.items():
+        print(f"  {state:<10} {text}")
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from trendscope.pipeline.status import status_grid, status_range
+
+    config = _config(args)
+    if args.location:
+        config.location(args.location)
+    try:
+        start, end = status_range(config, args.start, args.end)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    grid = status_grid(config, start, end, [args.location] if args.location else None)
+    if args.json:
+        print(json.dumps(grid.to_dict(), indent=1))
+    else:
+        print_status(grid, config.data_root)
+    return 0 if grid.ok else 1
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from trendscope.demo import build_demo
 
@@ -591,6 +709,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "validate": _cmd_validate,
         "query": _cmd_query,
         "report": _cmd_report,
+        "status": _cmd_status,
         "demo-data": _cmd_demo,
         "fetch-models": _cmd_fetch,
         "check-config": _cmd_check,

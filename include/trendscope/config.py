@@ -316,6 +316,39 @@ class KubernetesConfig(_Strict):
         return v
 
 
+class AirflowConfig(_Strict):
+    """How the DAGs schedule, time out and alert (see the README's *Airflow* section)."""
+
+    # A day's run starts once the day has ended in every configured location's timezone, plus
+    # this many hours for late posts (a deferred sensor waits; a backfill of past days does not).
+    late_hours: Annotated[float, Field(ge=0.0, le=48.0)] = 2.0
+    # The day's run should have finished this many hours after the day ended in the last
+    # location; later, a deadline alert is sent.
+    deadline_hours: Annotated[float, Field(gt=0.0, le=168.0)] = 12.0
+    task_timeout_minutes: int = Field(default=60, ge=1)  # ingest, publish, trends, rollup tasks
+    analyze_timeout_minutes: int = Field(default=120, ge=1)  # one analyze shard
+    rollup_retries: int = Field(default=1, ge=0, le=5)
+
+
+class AlertsConfig(_Strict):
+    """Where failure alerts and the rising digest go (secrets live in the Airflow connection)."""
+
+    notifier: Literal["none", "smtp"] = "none"
+    smtp_conn_id: str = "smtp_default"  # host, port, login and password of the mail server
+    to: list[str] = Field(default_factory=list)  # recipients
+    from_email: str | None = None  # default: the connection's from_email or login
+    report_url: str | None = None  # where the HTML report is served, linked from the digest
+    on_failure: bool = True  # a message per failed task (location-day, step, error)
+    rising_digest: bool = True  # after each daily run, the new rising labels (only when any)
+    on_deadline: bool = True  # when a day's run misses airflow.deadline_hours
+
+    @model_validator(mode="after")
+    def _recipients(self) -> AlertsConfig:
+        if self.notifier != "none" and not self.to:
+            raise ValueError(f"to: notifier {self.notifier!r} needs at least one recipient")
+        return self
+
+
 class TrendscopeConfig(_Strict):
     """The whole configuration; see ``include/config/trendscope.yaml`` for a commented example."""
 
@@ -337,6 +370,8 @@ class TrendscopeConfig(_Strict):
     storage: StorageConfig = StorageConfig()
     sharding: ShardingConfig = ShardingConfig()
     kubernetes: KubernetesConfig = KubernetesConfig()
+    airflow: AirflowConfig = AirflowConfig()
+    alerts: AlertsConfig = AlertsConfig()
 
     @model_validator(mode="after")
     def _unique_locations(self) -> TrendscopeConfig:

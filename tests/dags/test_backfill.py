@@ -1,9 +1,9 @@
 """Which days ``airflow backfill create --from-date A --to-date B`` processes.
 
 The backfill takes the runs whose *logical date* lies in ``[from, to]`` (Airflow's own
-``_get_info_list``, which ``airflow backfill create`` calls). A daily run's logical date is 12:00
-UTC of the day it processes, so a bare ``--to-date B`` (midnight) stops before day B: the
-README's form names the last day at 12:00.
+``_get_info_list``, which ``airflow backfill create`` calls). A daily run's logical date is
+midnight UTC of the day it processes, so ``--from-date A --to-date B`` processes A..B, both
+included, as an engineer reads it (the README's example).
 """
 
 from __future__ import annotations
@@ -23,10 +23,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 CASES = [
     # (--from-date, --to-date, days processed)
-    ("2026-11-02", "2026-11-08T12:00", [date(2026, 11, d) for d in range(2, 9)]),  # README form
-    ("2026-11-02", "2026-11-08", [date(2026, 11, d) for d in range(2, 8)]),  # bare: B left out
-    ("2026-10-31", "2026-11-01T12:00", [date(2026, 10, 31), date(2026, 11, 1)]),
-    ("2026-11-05", "2026-11-05T12:00", [date(2026, 11, 5)]),
+    ("2026-11-02", "2026-11-08", [date(2026, 11, d) for d in range(2, 9)]),  # a week, both ends
+    ("2026-10-01", "2026-10-31", [date(2026, 10, d) for d in range(1, 32)]),  # README example
+    ("2026-10-31", "2026-11-01", [date(2026, 10, 31), date(2026, 11, 1)]),  # across a month
+    ("2026-11-05", "2026-11-05", [date(2026, 11, 5)]),  # one day
+    ("2026-03-28", "2026-03-30", [date(2026, 3, d) for d in (28, 29, 30)]),  # over a DST change
 ]
 
 # Airflow's backfill run selection on the serialized DAG, as the scheduler stores it.

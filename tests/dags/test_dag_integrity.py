@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,10 @@ for dag_id, dag in bag.dags.items():
         "timetable": type(dag.timetable).__name__,
         "catchup": dag.catchup,
         "max_active_runs": dag.max_active_runs,
+        "timeouts": {t.task_id: t.execution_timeout and t.execution_timeout.total_seconds() for t in dag.tasks},
+        "trigger_rules": {t.task_id: getattr(t.trigger_rule, "value", t.trigger_rule) for t in dag.tasks},
+        "map_index_templates": {t.task_id: t.map_index_template for t in dag.tasks if t.map_index_template},
+        "deadline": bool(dag.deadline),
     }
 print("PROBE" + json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()}, "heavy": heavy, "dags": dags}))
 """
@@ -95,22 +100,65 @@ def test_every_dag_has_tags_retries_owner_and_docs(parsed: dict) -> None:
 
 
 def test_daily_dag_shape(parsed: dict) -> None:
+    """Each location's publish and trends run on their own (a mapped task group), after a wait."""
     daily = parsed["dags"]["trendscope_daily"]
-    assert daily["tasks"] == ["analyze", "ingest", "plan", "publish", "trends"]
     assert daily["upstream"] == {
-        "ingest": [],
+        "wait_for_day_end": [],
+        "ingest": ["wait_for_day_end"],
         "plan": ["ingest"],
         "analyze": ["plan"],
-        "publish": ["analyze"],
-        "trends": ["publish"],
+        "location.publish": ["analyze"],
+        "location.trends": ["location.publish"],
+        "trigger_rollup": ["location.trends"],
+        "finish": ["location.trends"],
     }
     assert daily["operators"]["analyze"] == "@task"
+    assert daily["operators"]["wait_for_day_end"] == "DateTimeSensorAsync"
+    assert daily["operators"]["trigger_rollup"] == "TriggerDagRunOperator"
     assert daily["timetable"] == "CronDataIntervalTimetable"
     assert daily["catchup"] is False
+    # a failed location or shard does not stop the others: these wait for all, then run
+    for task_id in ("plan", "location.publish", "trigger_rollup", "finish"):
+        assert daily["trigger_rules"][task_id] == "all_done", task_id
+    assert daily["trigger_rules"]["location.trends"] == "all_success"
+
+
+def test_every_task_has_a_timeout(parsed: dict) -> None:
+    """Every task but the deferred wait (which holds no worker) is bounded; analyze the longest."""
+    for dag_id, dag in parsed["dags"].items():
+        for task_id, seconds in dag["timeouts"].items():
+            if task_id == "wait_for_day_end":
+                assert seconds is None
+                continue
+            assert seconds and seconds > 0, (dag_id, task_id)
+    daily = parsed["dags"]["trendscope_daily"]["timeouts"]
+    assert daily["analyze"] == 120 * 60 and daily["ingest"] == 60 * 60
+
+
+def test_mapped_tasks_are_labelled_by_location(parsed: dict) -> None:
+    daily = parsed["dags"]["trendscope_daily"]["map_index_templates"]
+    assert daily == {
+        "ingest": "{{ task.op_kwargs['location'] }}",
+        "analyze": "{{ shard_label(task.op_kwargs['args']) }}",
+        "location.publish": "{{ task.op_kwargs['location'] }}",
+        "location.trends": "{{ task.op_kwargs['location'] }}",
+    }
+    rollup = parsed["dags"]["trendscope_rollup"]["map_index_templates"]
+    assert set(rollup) == {"refresh", "rollup"}
+
+
+def test_shard_label_reads_the_analyze_arguments() -> None:
+    from trendscope.orchestration.dag_settings import shard_label
+    from trendscope.orchestration.k8s import analyze_args
+    from trendscope.pipeline.shards import Shard
+
+    args = analyze_args("shibuya", date(2026, 11, 5), Shard(1, 4), "scheduled__x")
+    assert shard_label(args) == "shibuya shard 2/4"
+    assert args[-2:] == ["--run-id", "scheduled__x"]
 
 
 def test_rollup_dag_shape(parsed: dict) -> None:
-    """Refresh and rollups run on the trends_daily asset, one run at a time (order independence)."""
+    """Refresh and rollups run when a daily run triggers them, one run at a time."""
     rollup = parsed["dags"]["trendscope_rollup"]
     assert rollup["tasks"] == ["plan", "plan_refresh", "refresh", "rollup"]
     assert rollup["upstream"] == {
@@ -119,9 +167,11 @@ def test_rollup_dag_shape(parsed: dict) -> None:
         "plan": [],
         "rollup": ["plan"],
     }
-    assert rollup["timetable"] == "AssetTriggeredTimetable"
+    assert rollup["timetable"] == "NullTimetable"
     assert rollup["max_active_runs"] == 1
     assert parsed["dags"]["trendscope_daily"]["max_active_runs"] == 4
+    # a failing period is retried a bounded number of times, then fails alone
+    assert set(rollup["retries"]) == {1}
 
 
 def test_kubernetes_mode_runs_analyze_as_gpu_pods(parsed_k8s: dict) -> None:

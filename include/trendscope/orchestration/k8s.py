@@ -29,9 +29,10 @@ CONFIG_FILE = "trendscope.yaml"
 LABELS = {"app.kubernetes.io/name": "trendscope", "app.kubernetes.io/component": "analyze"}
 
 
-def analyze_args(location: str, day: date, shard: Shard) -> list[str]:
+def analyze_args(location: str, day: date, shard: Shard, run_id: str | None = None) -> list[str]:
     """The CLI arguments of one analyze shard (after the ``trendscope`` command)."""
-    return ["analyze", "--location", location, "--date", day.isoformat(), "--shard", str(shard)]
+    args = ["analyze", "--location", location, "--date", day.isoformat(), "--shard", str(shard)]
+    return args + (["--run-id", run_id] if run_id else [])
 
 
 def pod_config_yaml(config: TrendscopeConfig) -> str:

@@ -1,9 +1,10 @@
 """Run a DAG through Airflow in-process, one run per day (``make run``), no server needed.
 
 Uses ``DAG.test`` against the SQLite metadata DB under ``AIRFLOW_HOME``; every task runs in this
-process, so models load once and are reused across days. ``--rollup`` then runs
-``trendscope_rollup`` on the ``trends_daily`` asset events of those runs, as the scheduler would
-(``--rollup-each-day``: after every daily run); ``--dates`` runs days in any order.
+process, so models load once and are reused across days. Each daily run triggers a
+``trendscope_rollup`` run for its day; ``--rollup`` runs those after the daily runs
+(``--rollup-each-day``: after every daily run, as the scheduler would); ``--dates`` runs days in
+any order.
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 
 from trendscope.cli import print_period_trends, print_trends
 from trendscope.config import TrendscopeConfig, load_config
+from trendscope.orchestration.dag_settings import ROLLUP_DAG_ID
 from trendscope.tables import storage
 
 log = logging.getLogger(__name__)
@@ -34,81 +35,47 @@ def _dag(dag_id: str, dags_folder: str):
     return dag
 
 
-ROLLUP_DAG = "trendscope_rollup"
+def _queued_rollups() -> list[tuple[datetime, dict]]:
+    """(logical date, conf) of the ``trendscope_rollup`` runs the daily runs triggered, oldest first.
 
-
-def _pending_events() -> list[int]:
-    """Ids of the asset events ``trendscope_rollup`` is scheduled on that no run of it consumed."""
+    In a deployment the scheduler starts them; ``DAG.test`` does not, so they wait as queued.
+    """
     from airflow import settings
-    from airflow.models.asset import AssetEvent, DagScheduleAssetReference
     from airflow.models.dagrun import DagRun
+    from airflow.utils.state import DagRunState
     from sqlalchemy import select
 
     with settings.Session() as session:
-        scheduled = select(DagScheduleAssetReference.asset_id).where(
-            DagScheduleAssetReference.dag_id == ROLLUP_DAG
-        )
-        return list(
-            session.scalars(
-                select(AssetEvent.id)
-                .where(
-                    AssetEvent.asset_id.in_(scheduled),
-                    ~AssetEvent.created_dagruns.any(DagRun.dag_id == ROLLUP_DAG),
-                )
-                .order_by(AssetEvent.timestamp, AssetEvent.id)
-            )
-        )
-
-
-@contextmanager
-def _consuming(event_ids: Sequence[int]) -> Iterator[None]:
-    """Make the run ``DAG.test`` creates consume these asset events, as an asset-triggered run.
-
-    The scheduler attaches the events to the run it creates (``DagRun.consumed_asset_events``),
-    which is where a task's ``triggering_asset_events`` come from; ``DAG.test`` creates a manual
-    run, so the events are attached right after it is created, before any task starts.
-    """
-    from unittest import mock
-
-    from airflow.models import dagrun
-    from airflow.models.asset import AssetEvent
-    from sqlalchemy import select
-
-    create = dagrun.get_or_create_dagrun
-
-    def create_consuming(**kwargs):
-        run = create(**kwargs)
-        session = kwargs["session"]
-        events = session.scalars(select(AssetEvent).where(AssetEvent.id.in_(event_ids))).all()
-        run.consumed_asset_events.extend(events)
-        session.commit()
-        return run
-
-    with mock.patch.object(dagrun, "get_or_create_dagrun", create_consuming):
-        yield
+        runs = session.scalars(
+            select(DagRun)
+            .where(DagRun.dag_id == ROLLUP_DAG_ID, DagRun.state == DagRunState.QUEUED)
+            .order_by(DagRun.run_after, DagRun.id)
+        ).all()
+        return [(r.logical_date, dict(r.conf or {})) for r in runs]
 
 
 def run_rollup(dags_folder: str) -> str:
-    """Run ``trendscope_rollup`` once on the ``trends_daily`` events no run of it consumed yet.
+    """Run the queued ``trendscope_rollup`` runs, one at a time, as the scheduler would.
 
-    In a deployment the scheduler starts it from those events; ``DAG.test`` runs one DAG at a
-    time, so the local run starts it after the daily runs with the same events (each names a
-    location-day: its trends after it are refreshed, its week and month rolled up). Each run
-    gets its own logical date, so ``DAG.test`` keeps the earlier runs and what they consumed.
+    ``DAG.test`` replaces a queued run with the same logical date by a running one with the
+    same conf, so each triggered run is the one that runs.
     """
-    dag = _dag(ROLLUP_DAG, dags_folder)
-    events = _pending_events()
-    if not events:
-        return "skipped (no new trends_daily events)"
-    log.info("running %s on %d trends_daily event(s)", ROLLUP_DAG, len(events))
-    with _consuming(events):
-        run = dag.test(logical_date=datetime.now(UTC))
-    return str(getattr(run, "state", run))
+    queued = _queued_rollups()
+    if not queued:
+        return "skipped (no rollup run triggered)"
+    dag = _dag(ROLLUP_DAG_ID, dags_folder)
+    states = []
+    for logical, conf in queued:
+        log.info("running %s for %s", ROLLUP_DAG_ID, conf)
+        run = dag.test(logical_date=logical, run_conf=conf)
+        states.append(str(getattr(run, "state", run)))
+    failed = [s for s in states if not _ok(s)]
+    return failed[0] if failed else states[-1]
 
 
 def run_day(dag, day: date) -> str:
-    """Run ``dag`` for ``day`` (logical date = that day 12:00 UTC); return the run's state."""
-    logical = datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
+    """Run ``dag`` for ``day`` (logical date = that day 00:00 UTC); return the run's state."""
+    logical = datetime(day.year, day.month, day.day, tzinfo=UTC)
     log.info("running %s for %s", dag.dag_id, day)
     run = dag.test(logical_date=logical)
     state = str(getattr(run, "state", run))
@@ -129,7 +96,7 @@ def run_days(
     for day in days:
         runs.append((dag_id, day, run_day(dag, day)))
         if rollup_each_day:
-            runs.append((ROLLUP_DAG, day, run_rollup(dags_folder)))
+            runs.append((ROLLUP_DAG_ID, day, run_rollup(dags_folder)))
     return runs
 
 
@@ -229,8 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_summary(config, sorted(days))
         return 0
     runs = run_days(args.dag_id, days, args.dags_folder, rollup_each_day=args.rollup_each_day)
-    if args.rollup and all(_ok(state) for _, _, state in runs):
-        runs.append((ROLLUP_DAG, days[-1], run_rollup(args.dags_folder)))
+    if args.rollup:  # the days that did publish still roll up
+        runs.append((ROLLUP_DAG_ID, days[-1], run_rollup(args.dags_folder)))
     failed = [(dag_id, d) for dag_id, d, state in runs if not _ok(state)]
     for dag_id, d, state in runs:
         print(f"{dag_id} {d}: {state}")

@@ -80,7 +80,7 @@ def run_location_step(step: str, location: str, context: Mapping[str, Any]) -> s
 
     day = partition_date(context)
     with failing_fast_on_bad_data():
-        result = run_step(task_config(), step, location, day)
+        result = run_step(task_config(), step, location, day, run_id=context.get("run_id"))
     log.info("%s", result.summary())
     for path in result.outputs:
         log.info("wrote %s", path)
@@ -125,25 +125,32 @@ def refresh_location_trends(location: str, days: Sequence[str]) -> dict[str, Any
 
 def ingest_location(location: str, context: Mapping[str, Any]) -> dict[str, Any]:
     """Ingest ``location`` on the run's day; return how many analyze shards it needs."""
-    from trendscope.pipeline.ingest import ingest_day
+    from trendscope.pipeline.run import run_step
 
     day = partition_date(context)
-    result = ingest_day(task_config(), location, day)
+    result = run_step(task_config(), "ingest", location, day, run_id=context.get("run_id"))
     log.info("%s", result.summary())
     return {"location": location, "date": day.isoformat(), "shards": result.counts["shards"]}
 
 
-def plan_analysis(ingested: Sequence[Mapping[str, Any]]) -> list[list[str]]:
-    """One ``trendscope`` argument list per analyze shard of every ingested location."""
+def plan_analysis(
+    ingested: Mapping[str, Any] | Sequence[Mapping[str, Any]], run_id: str | None = None
+) -> list[list[str]]:
+    """One ``trendscope`` argument list per analyze shard of every ingested location.
+
+    ``ingested`` holds the locations whose ingest succeeded; a location missing from it has no
+    shard, and its publish fails with the reason instead of holding back the others.
+    """
     from trendscope.orchestration.k8s import analyze_args
     from trendscope.pipeline.shards import Shard
 
+    ingested = [ingested] if isinstance(ingested, Mapping) else list(ingested)
     plan = []
     for item in ingested:
         day = date.fromisoformat(item["date"])
         n = int(item["shards"])
-        plan += [analyze_args(item["location"], day, Shard(i, n)) for i in range(n)]
-    log.info("analysis plan: %d shard(s)", len(plan))
+        plan += [analyze_args(item["location"], day, Shard(i, n), run_id) for i in range(n)]
+    log.info("analysis plan: %d shard(s) of %d location(s)", len(plan), len(ingested))
     return plan
 
 
@@ -173,3 +180,29 @@ def record_trends_event(
     extra = {"location": location, "date": day.isoformat()}
     context["outlet_events"][Asset(TRENDS_DAILY_ASSET)].extra = extra
     return extra
+
+
+def finish_day(trended: str | Sequence[str], context: Mapping[str, Any]) -> dict[str, Any]:
+    """After a daily run: the rising digest, then fail naming the locations that did not publish.
+
+    ``trended`` holds the locations whose ``trends`` task succeeded (a failed one leaves no
+    result). The digest goes out first, so a partial day still reports what it found. With a
+    single location Airflow may pass the one result itself rather than a list of one.
+    """
+    trended = [trended] if isinstance(trended, str) else list(trended)
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from trendscope.orchestration.alerts import send_rising_digest
+
+    config = task_config()
+    day = partition_date(context)
+    done = [loc for loc in config.location_slugs if loc in set(trended)]
+    missing = [loc for loc in config.location_slugs if loc not in set(trended)]
+    sent = send_rising_digest(config, day, done) if done else 0
+    log.info("%s: published %s; rising digest rows sent: %d", day, done or "nothing", sent)
+    if missing:
+        raise AirflowFailException(
+            f"{day}: {', '.join(missing)} did not publish (see the failed task of each in this "
+            f"run; `trendscope status --from {day} --to {day}`); published: {', '.join(done) or 'none'}"
+        )
+    return {"date": day.isoformat(), "published": done, "digest_rows": sent}

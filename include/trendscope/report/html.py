@@ -9,7 +9,9 @@ The report shows, for the location(s) chosen:
   images of each (:func:`~trendscope.trends.explain.example_images`, the images
   ``trendscope explain`` lists), embedded as small JPEG data: URIs;
 * every configured location's share of the top labels over the whole range, and the
-  location-against-the-others comparison (:func:`~trendscope.trends.compare.compare_locations`).
+  location-against-the-others comparison (:func:`~trendscope.trends.compare.compare_locations`);
+* the pipeline status of each location-day (the ``trendscope status`` grid,
+  :func:`~trendscope.pipeline.status.status_grid`), with the failed steps and their errors.
 
 It reads only the partitions of the range (and the example images, through
 :mod:`trendscope.tables.storage`, so ``s3://`` sources work). The file references nothing outside
@@ -63,6 +65,8 @@ figure.thumb figcaption { overflow-wrap: anywhere; }
 .placeholder { width: 160px; height: 120px; background: #f2f2f2; border: 1px dashed #aaa;
                display: flex; align-items: center; justify-content: center; color: #888; }
 h3 { font-size: 1em; margin-bottom: 0.3em; }
+td.published { background: #e6f4e6; } td.failed { background: #f8d0d0; font-weight: bold; }
+td.stale { background: #fde9c8; } td.staging { background: #fdf6c8; } td.missing { color: #888; }
 """
 
 
@@ -359,6 +363,7 @@ def build_report(
             "partitions in that range.</p>"
             f"<p class='note'>Data root: {html.escape(config.data_root)}</p>"
         )
+        body += "<h2>Pipeline status</h2>" + _status_section(config, shown, start, end)
         out.write_text(_page(title, body), encoding="utf-8")
         return out
 
@@ -419,6 +424,9 @@ def build_report(
     else:
         parts.append("<p>Only one location has data in this range: nothing to compare.</p>")
 
+    parts.append("<h2>Pipeline status</h2>")
+    parts.append(_status_section(config, shown, start, end))
+
     parts.append("<h2>Data quality</h2>")
     parts.append(_quality_section(config, shown, start, end))
 
@@ -472,3 +480,45 @@ def _quality_section(
         "(<code>quality/results/</code>); failed partitions were not published.</p>"
         + _table(notes, cols, row_class="quality")
     )
+
+
+def _status_section(
+    config: TrendscopeConfig, locations: Sequence[str], start: date, end: date
+) -> str:
+    """The ``trendscope status`` grid of the range: a row per day, a column per location."""
+    from trendscope.pipeline.status import FAILED, LEGEND, status_grid
+
+    grid = status_grid(config, start, end, list(locations))
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in ["date", *grid.locations])
+    body = []
+    for day in grid.days:
+        cells = []
+        for loc in grid.locations:
+            c = grid.cell(loc, day)
+            cells.append(f'<td class="{c.state}" title="{html.escape(c.detail)}">{c.state}</td>')
+        body.append(f"<tr><td>{day.isoformat()}</td>{''.join(cells)}</tr>")
+    parts = [
+        f'<table class="status"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table>"
+    ]
+    failed = [
+        {
+            "date": c.date,
+            "location": c.location,
+            "step": f.step + (f" shard {f.shard}" if f.shard else ""),
+            "started": f.started_at.strftime("%Y-%m-%d %H:%M UTC"),
+            "run_id": f.run_id,
+            "error": f.error,
+        }
+        for c in grid.in_state(FAILED)
+        for f in c.failures
+    ]
+    if failed:
+        parts.append("<h3>Failed steps</h3>")
+        parts.append(_table(failed, ["date", "location", "step", "started", "run_id", "error"]))
+    legend = "".join(
+        f"<li><b>{html.escape(state)}</b>: {html.escape(text)}</li>"
+        for state, text in LEGEND.items()
+    )
+    parts.append(f"<ul class='note'>{legend}</ul>")
+    return "\n".join(parts)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Literal
 
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -55,3 +55,30 @@ def keyed_partition_path(
 ) -> str:
     """The partition file for a day (a ``date`` or ``YYYY-MM-DD``) or a week/month period key."""
     return join(root, area, table, f"location={location}", key_part(key), PARTITION_FILE)
+
+
+RUNS_AREA = "runs"
+"""Beside ``tables/`` and ``staging/``: the runs table, one small file per step attempt."""
+
+
+def runs_dir(root: str, location: str, day: date) -> str:
+    """Folder of a location-day's step attempts: ``<root>/runs/location=<L>/date=<YYYY-MM-DD>``."""
+    return join(root, RUNS_AREA, f"location={location}", f"date={day.isoformat()}")
+
+
+def runs_path(
+    root: str, location: str, day: date, started_at: datetime, step: str, attempt_id: str
+) -> str:
+    """The Parquet file of one step attempt; the attempt id keeps concurrent attempts apart.
+
+    Example: ``<root>/runs/location=shibuya/date=2026-11-02/`` +
+    ``20261103T011500123456Z-publish-<id>.parquet`` (``started_at`` in UTC, so the names sort
+    in the order the attempts started).
+    """
+    started = started_at.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    return join(runs_dir(root, location, day), f"{started}-{step}-{attempt_id}.parquet")
+
+
+def runs_glob(root: str) -> str:
+    """A glob over every attempt file of the runs table (for DuckDB ``read_parquet``)."""
+    return join(root, RUNS_AREA, "location=*", "date=*", "*.parquet")

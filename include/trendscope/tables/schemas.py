@@ -210,6 +210,45 @@ TRENDS_MONTHLY = TableContract(
     schema=_PERIOD_SCHEMA,
 )
 
+RUN_SUCCESS = "success"
+RUN_FAILED = "failed"
+
+RUNS = TableContract(
+    name="runs",
+    version=1,
+    key=("location", "date", "step", "shard", "attempt_id"),
+    description=(
+        "One row per attempt of a pipeline step on a location-day (and analyze shard): when, "
+        "how it ended, what it counted, and with which models and config."
+    ),
+    schema=pa.schema(
+        [
+            pa.field("location", pa.string(), nullable=False),
+            pa.field("date", pa.date32(), nullable=False),
+            pa.field("step", pa.string(), nullable=False),  # ingest | analyze | publish | trends
+            pa.field("shard", pa.string()),  # "i/N" (0-based) for analyze; null otherwise
+            pa.field("attempt_id", pa.string(), nullable=False),  # random, one per attempt
+            pa.field("started_at", _TS, nullable=False),
+            pa.field("ended_at", _TS, nullable=False),
+            pa.field("status", pa.string(), nullable=False),  # success | failed
+            pa.field("duration_s", pa.float64(), nullable=False),
+            # what the step counted; null where the step does not know it
+            pa.field("posts", pa.int64()),  # images rows (every post/file seen)
+            pa.field("ok", pa.int64()),
+            pa.field("duplicate", pa.int64()),
+            pa.field("quarantined", pa.int64()),
+            pa.field("detections", pa.int64()),
+            pa.field("detector_sha256", pa.string()),  # of the configured files; null: absent
+            pa.field("classifier_sha256", pa.string()),
+            pa.field("config_hash", pa.string(), nullable=False),  # short sha256 of the config
+            pa.field("run_id", pa.string()),  # the Airflow run id; null outside Airflow
+            pa.field("error", pa.string()),  # "<type>: <message>" of a failed attempt
+        ]
+    ),
+)
+
+# the tables with a partition per location-day/period and an expectation suite (``validate``);
+# ``runs`` is a log of attempts beside them, read with :mod:`trendscope.pipeline.runs`
 CONTRACTS: dict[str, TableContract] = {
     c.name: c for c in (IMAGES, DETECTIONS, TRENDS_DAILY, TRENDS_WEEKLY, TRENDS_MONTHLY)
 }

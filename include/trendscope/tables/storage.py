@@ -18,6 +18,7 @@ import shutil
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -170,6 +171,33 @@ def list_files(directory: str, limit: int | None = None) -> list[str]:
         return []
     files = sorted(str(p) for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
     return files[:limit] if limit else files
+
+
+def modified_time(path: str) -> datetime:
+    """When a file or object was last written (UTC): its mtime, or S3's ``LastModified``."""
+    if is_s3(path):
+        bucket, key = _split(path)
+        try:
+            return _client().head_object(Bucket=bucket, Key=key)["LastModified"].astimezone(UTC)
+        except Exception as exc:
+            if _not_found(exc):
+                raise FileNotFoundError(f"not found: {path}") from exc
+            raise
+    return datetime.fromtimestamp(_local(path).stat().st_mtime, UTC)
+
+
+def list_modified(directory: str) -> dict[str, datetime]:
+    """Every file under ``directory`` (as :func:`list_files` names them) with its
+    :func:`modified_time`, from one listing on S3."""
+    if not is_s3(directory):
+        return {path: modified_time(path) for path in list_files(directory)}
+    bucket, prefix = _split(directory.rstrip("/") + "/")
+    out: dict[str, datetime] = {}
+    for page in _client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            if not obj["Key"].rsplit("/", 1)[-1].startswith("."):
+                out[f"s3://{bucket}/{obj['Key']}"] = obj["LastModified"].astimezone(UTC)
+    return dict(sorted(out.items()))
 
 
 def remove(path: str) -> None:
