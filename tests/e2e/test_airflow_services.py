@@ -3,18 +3,18 @@
 PostgreSQL (Debian's package), then ``airflow db migrate`` and the API server, scheduler,
 dag-processor and triggerer (LocalExecutor), with the repository's ``dags/`` and a small demo
 drop zone (one location, three days). Unpausing ``trendscope_daily`` makes the scheduler start
-the latest finished interval (``catchup=False``), so the demo's last day is that one and the
-backfill asks for the two days before it, as the README says to write it. Every day must run
-and succeed, the backfill must process exactly the requested days, the asset-triggered
-``trendscope_rollup`` runs must succeed and write the week and month, and ``trends_daily``
-must equal an in-order run of the same days in this process.
+the latest finished day (``catchup=False``), whose ``wait_for_day_end`` sensor defers to the
+triggerer; the demo's last day is that one, and ``airflow backfill create --from-date A
+--to-date B`` asks for the two days before it, as the README writes it. Every day must run and
+succeed, the backfill must process exactly A..B, every daily run must start one
+``trendscope_rollup`` run for its day and those must succeed and write the week and month,
+the UI must label mapped tasks by location, and ``trends_daily`` must equal an in-order run of
+the same days in this process.
 """
 
 from __future__ import annotations
 
-import os
 import time
-import urllib.error
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -40,15 +40,6 @@ from trendscope.trends.calendar import periods_touched
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(postgres_bin() is None, reason="needs Debian's postgresql (make setup)"),
-    # Known failure, kept out of `make test` until the DAG change lands (issue 12): Airflow
-    # 3.3.2's scheduler folds an asset event that arrives while an asset-triggered
-    # trendscope_rollup run is queued into nothing, so the last day's event is never consumed.
-    # Fix: trigger the rollup from the daily run (TriggerDagRunOperator with conf) instead of
-    # the asset schedule. Run it by hand with TRENDSCOPE_SERVICES_TEST=1.
-    pytest.mark.skipif(
-        os.environ.get("TRENDSCOPE_SERVICES_TEST") != "1",
-        reason="known failure: trendscope_rollup misses coalesced asset events (issue 12)",
-    ),
 ]
 
 LOCATION = "shibuya"
@@ -57,8 +48,8 @@ TERMINAL = {"success", "failed"}
 
 
 def _latest_finished_day(now: datetime) -> date:
-    """The day of the latest daily interval that has ended (runs at 12:00 UTC the next day)."""
-    return (now - timedelta(hours=12)).date() - timedelta(days=1)
+    """The day of the latest daily interval that has ended (UTC midnight to midnight)."""
+    return now.astimezone(UTC).date() - timedelta(days=1)
 
 
 def _day(run: dict) -> date:
@@ -66,42 +57,30 @@ def _day(run: dict) -> date:
 
 
 def _wait_for_runs(services: Services, days: int, timeout: float) -> tuple[list, list]:
-    """Until ``days`` daily runs ended, the rollup runs ended and no asset event is queued."""
-    deadline, settled = time.monotonic() + timeout, 0
+    """Until ``days`` daily runs and the rollup runs they triggered have ended."""
+    deadline = time.monotonic() + timeout
     while True:
         services.check_alive()
         daily, rollup = services.dag_runs(DAILY), services.dag_runs(ROLLUP)
-        done = len(daily) >= days and all(r["state"] in TERMINAL for r in daily + rollup)
-        if done and not _queued_events(services):
-            settled += 1
-            if settled >= 3:  # the scheduler had a few loops to start a run on a late event
-                return daily, rollup
-        else:
-            settled = 0
+        runs = daily + rollup
+        if len(daily) >= days and len(rollup) >= days and all(r["state"] in TERMINAL for r in runs):
+            return daily, rollup
         if time.monotonic() > deadline:
-            states = [(r["run_type"], r.get("logical_date"), r["state"]) for r in daily + rollup]
+            states = [(r["run_type"], r.get("logical_date"), r["state"]) for r in runs]
             raise TimeoutError(f"runs not done in {timeout:.0f} s: {states}")
         time.sleep(5)
 
 
-def _queued_events(services: Services) -> list:
-    try:
-        return services.get(f"/api/v2/dags/{ROLLUP}/assets/queuedEvents")["queued_events"]
-    except urllib.error.HTTPError as err:
-        if err.code == 404:
-            return []
-        raise
-
-
-def _consumed_days(services: Services, rollup: list[dict]) -> list[list[str]]:
-    """The (location, date) extras of the events each rollup run consumed."""
-    out = []
-    for run in rollup:
-        events = services.get(
-            f"/api/v2/dags/{ROLLUP}/dagRuns/{run['dag_run_id']}/upstreamAssetEvents"
-        )["asset_events"]
-        out.append(sorted(str((e.get("extra") or {}).get("date")) for e in events))
-    return out
+def _map_labels(services: Services, run: dict) -> dict[str, list[str]]:
+    """The labels the UI shows for each mapped task of a run (its rendered map indexes)."""
+    tis = services.get(f"/api/v2/dags/{DAILY}/dagRuns/{run['dag_run_id']}/taskInstances?limit=100")[
+        "task_instances"
+    ]
+    labels: dict[str, list[str]] = {}
+    for ti in tis:
+        if ti["map_index"] >= 0:
+            labels.setdefault(ti["task_id"], []).append(ti.get("rendered_map_index"))
+    return labels
 
 
 def _trends(data: Path, day: date) -> pd.DataFrame:
@@ -148,10 +127,10 @@ def test_backfill_through_the_scheduler_on_postgres(tmp_path: Path, models_dir: 
                     airflow(env, "dags", "unpause", dag_id)
                 airflow(env, "backfill", "create", "--dag-id", DAILY,
                         "--from-date", requested[0].isoformat(),
-                        "--to-date", f"{requested[-1].isoformat()}T12:00",
+                        "--to-date", requested[-1].isoformat(),
                         "--max-active-runs", "2")  # fmt: skip
                 daily, rollup = _wait_for_runs(services, len(days), timeout=420)
-                consumed = _consumed_days(services, rollup)
+                labels = _map_labels(services, daily[-1])
                 print(
                     "runs:",
                     [
@@ -165,7 +144,7 @@ def test_backfill_through_the_scheduler_on_postgres(tmp_path: Path, models_dir: 
                         for r in daily + rollup
                     ],
                 )
-                print("events consumed by rollup runs:", consumed)
+                print("map index labels:", labels)
             except BaseException:
                 print(services.logs_tail())
                 raise
@@ -178,9 +157,13 @@ def test_backfill_through_the_scheduler_on_postgres(tmp_path: Path, models_dir: 
         ("scheduled", days[2]): "success",
     }
     assert rollup and all(r["state"] == "success" for r in rollup), rollup
-    assert {r["run_type"] for r in rollup} == {"asset_triggered"}
-    # every day's trends_daily event reached a rollup run (none left unconsumed)
-    assert sorted(d for run in consumed for d in run) == [d.isoformat() for d in days]
+    # every daily run started exactly one rollup run for its own day
+    assert sorted(r["conf"]["date"] for r in rollup) == [d.isoformat() for d in days]
+    # the UI names mapped tasks by location and shard, not [0], [1]
+    assert labels["ingest"] == [LOCATION]
+    assert labels["analyze"] == [f"{LOCATION} shard 1/1"]
+    assert labels["location.publish"] == [LOCATION]
+    assert labels["location.trends"] == [LOCATION]
 
     data = tmp_path / "airflow-data"
     for kind, table in (("week", "trends_weekly"), ("month", "trends_monthly")):

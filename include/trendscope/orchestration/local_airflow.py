@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 
-from trendscope.cli import print_period_trends, print_trends
+from trendscope.cli import print_period_trends, print_status, print_trends
 from trendscope.config import TrendscopeConfig, load_config
 from trendscope.orchestration.dag_settings import ROLLUP_DAG_ID
 from trendscope.tables import storage
@@ -147,12 +147,17 @@ def _week_path(config: TrendscopeConfig, location: str, day: date) -> str:
 
 
 def print_summary(config: TrendscopeConfig, days: Sequence[date]) -> None:
-    """The last day's trend tables, the period's rising/falling labels, and where the tables are."""
+    """The last day's trend tables, the period's rising/falling labels, the status grid, and where
+    the tables are."""
+    from trendscope.pipeline.status import status_grid
+
     for slug in config.location_slugs:
         print_trends(config, slug, days[-1], top=12)
         if storage.exists(_week_path(config, slug, days[-1])):
             print_period_trends(config, slug, days[-1], "week", top=8)
     print_rising(config, days)
+    print()
+    print_status(status_grid(config, min(days), max(days)), config.data_root)
     print(
         f"\nTables: {config.data_root}/tables/<table>/location=<slug>/date=<YYYY-MM-DD>/data.parquet"
     )
