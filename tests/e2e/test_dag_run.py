@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -94,3 +95,31 @@ def test_daily_dag_run_publishes_every_location(tmp_path: Path, e2e_config, caps
         partition_path(str(cli_data), "trends_daily", "shibuya", DAY)
     ).to_pylist()
     assert cli_rows == dag_rows
+
+
+def test_a_day_without_posts_publishes_empty_tables_and_its_week_rolls_up(
+    tmp_path: Path, e2e_config
+) -> None:
+    """The scheduler's first run after unpausing is often a quiet day: nothing may jam on it."""
+    env = _airflow_env(tmp_path, e2e_config)
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    subprocess.run(
+        [airflow, "db", "migrate"], env=env, capture_output=True, timeout=600, check=True
+    )
+    empty = date(2026, 11, 16)  # a Monday: its ISO week 2026-W47 holds no post at all
+    run = subprocess.run(
+        [sys.executable, "-m", "trendscope.orchestration.local_airflow",
+         "--dates", empty.isoformat(), "--rollup"],
+        env=env, cwd=REPO, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert run.returncode == 0, (run.stdout + run.stderr)[-5000:]
+    assert f"trendscope_daily {empty}: success" in run.stdout
+    assert f"trendscope_rollup {empty}: success" in run.stdout
+    root = e2e_config.data_root
+    for location in ("shibuya", "brooklyn"):
+        images = pq.read_table(partition_path(root, "images", location, empty))
+        assert images.num_rows == 0
+        trends = pq.read_table(partition_path(root, "trends_daily", location, empty)).to_pylist()
+        assert all(r["trend"] == "insufficient" for r in trends)
+        week = pq.read_table(period_partition_path(root, "trends_weekly", location, "2026-W47"))
+        assert week.num_rows == 0  # an empty period is a valid rollup

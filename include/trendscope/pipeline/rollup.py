@@ -13,7 +13,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any
 
-import pyarrow as pa
 import pyarrow.compute as pc
 
 from trendscope.config import TrendscopeConfig
@@ -41,7 +40,8 @@ def rollup_period(config: TrendscopeConfig, location: str, key: str) -> StepResu
     """Compute and publish ``trends_weekly``/``trends_monthly`` for one (location, period).
 
     Reads the published ``images``/``detections`` partitions of the period's days and of the
-    ``weekly_window``/``monthly_window`` periods before it, nothing else.
+    ``weekly_window``/``monthly_window`` periods before it, nothing else. A period whose
+    published days hold no posts is a valid, empty rollup (no rows), not an error.
 
     Raises:
         FileNotFoundError: No published day in the period.
@@ -53,10 +53,9 @@ def rollup_period(config: TrendscopeConfig, location: str, key: str) -> StepResu
     earlier = previous_periods(key, params.window(period_kind(key)))
     first = period_start(earlier[-1]) if earlier else period_start(key)
     days = [first + timedelta(days=k) for k in range((period_end(key) - first).days + 1)]
-    images, detections = read_days(config.data_root, location, days)
-    in_period = pc.greater_equal(images.column("date"), pa.scalar(period_start(key), pa.date32()))
-    if not images.filter(in_period).num_rows:
+    if not _has_published_day(config, location, key):
         raise FileNotFoundError(f"no published images/detections for {location} in {key}")
+    images, detections = read_days(config.data_root, location, days)
     table = compute_period(images, detections, key, params, config.trends.include_scenes)
     path = period_partition_path(config.data_root, contract_.name, location, key)
     (report,) = audit_and_publish(
