@@ -47,13 +47,14 @@ for dag_id, dag in bag.dags.items():
         "trigger_rules": {t.task_id: getattr(t.trigger_rule, "value", t.trigger_rule) for t in dag.tasks},
         "map_index_templates": {t.task_id: t.map_index_template for t in dag.tasks if t.map_index_template},
         "deadline": bool(dag.deadline),
+        "on_failure": sorted({getattr(t.on_failure_callback, "__name__", "") if not isinstance(t.on_failure_callback, list) else ",".join(c.__name__ for c in t.on_failure_callback) for t in dag.tasks}),
     }
 print("PROBE" + json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()}, "heavy": heavy, "dags": dags}))
 """
 
 
-def _parse(tmp_path_factory, executor: str) -> dict:
-    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path_factory.mktemp("airflow_home"))}
+def _parse(tmp_path_factory, executor: str, **extra: str) -> dict:
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path_factory.mktemp("airflow_home")), **extra}
     env["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
     env["TRENDSCOPE_EXECUTOR"] = executor
     if executor == "kubernetes":  # pods need an object store
@@ -80,6 +81,28 @@ def parsed(tmp_path_factory) -> dict:
 @pytest.fixture(scope="module")
 def parsed_k8s(tmp_path_factory) -> dict:
     return _parse(tmp_path_factory, "kubernetes")
+
+
+@pytest.fixture(scope="module")
+def parsed_alerts(tmp_path_factory) -> dict:
+    return _parse(
+        tmp_path_factory,
+        "local",
+        TRENDSCOPE__ALERTS__NOTIFIER="smtp",
+        TRENDSCOPE__ALERTS__TO="[data-team@example.com]",
+    )
+
+
+def test_alerts_wire_failure_callbacks_and_the_deadline(parsed: dict, parsed_alerts: dict) -> None:
+    """With a notifier configured, every task alerts on failure and the daily run has a deadline."""
+    assert parsed_alerts["errors"] == {}
+    daily = parsed_alerts["dags"]["trendscope_daily"]
+    assert daily["deadline"] is True
+    assert daily["on_failure"] == ["task_failure_callback"]
+    assert parsed_alerts["dags"]["trendscope_rollup"]["on_failure"] == ["task_failure_callback"]
+    # without one (the default), nothing is sent and no deadline is stored
+    assert parsed["dags"]["trendscope_daily"]["deadline"] is False
+    assert parsed["dags"]["trendscope_daily"]["on_failure"] == [""]
 
 
 def test_no_import_errors(parsed: dict) -> None:
