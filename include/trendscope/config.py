@@ -265,6 +265,23 @@ class StorageConfig(_Strict):
     endpoint_url: str | None = None  # e.g. http://minio:9000 for MinIO
     region: str | None = None
     aws_conn_id: str | None = None  # Airflow connection with the keys (resolved when a task runs)
+    # transient faults (HTTP 500/503, throttling, timeouts, refused connections) are retried
+    # with backoff; what still fails after max_attempts tries fails the step naming the object
+    max_attempts: int = Field(default=5, ge=1, le=20)  # tries of one request, the first included
+    retry_mode: Literal["standard", "adaptive"] = "standard"  # adaptive: also slows when throttled
+    connect_timeout_s: Annotated[float, Field(gt=0.0, le=300.0)] = 10.0
+    read_timeout_s: Annotated[float, Field(gt=0.0, le=3600.0)] = 60.0  # a slower response: retried
+
+
+class LocksConfig(_Strict):
+    """The lease that keeps two runs of one location-day apart (``trendscope.tables.locks``).
+
+    Every step of a run renews it when it starts, so ``ttl_minutes`` must outlast the longest
+    step; a run that dies keeps the day until its lease expires (or ``trendscope unlock``).
+    """
+
+    ttl_minutes: int = Field(default=180, ge=1, le=7 * 24 * 60)
+    wait_s: Annotated[float, Field(ge=0.0, le=3600.0)] = 60.0  # then the step fails (Airflow retries)
 
 
 class ShardingConfig(_Strict):
@@ -325,6 +342,8 @@ class AirflowConfig(_Strict):
     # The day's run should have finished this many hours after the day ended in the last
     # location; later, a deadline alert is sent.
     deadline_hours: Annotated[float, Field(gt=0.0, le=168.0)] = 12.0
+    retries: int = Field(default=2, ge=0, le=10)  # per task, with exponential backoff
+    retry_delay_minutes: Annotated[float, Field(gt=0.0, le=120.0)] = 5.0  # the first retry's wait
     task_timeout_minutes: int = Field(default=60, ge=1)  # ingest, publish, trends, rollup tasks
     analyze_timeout_minutes: int = Field(default=120, ge=1)  # one analyze shard
     rollup_retries: int = Field(default=1, ge=0, le=5)
@@ -368,6 +387,7 @@ class TrendscopeConfig(_Strict):
     quality: QualityConfig = QualityConfig()
     analyze: AnalyzeConfig = AnalyzeConfig()
     storage: StorageConfig = StorageConfig()
+    locks: LocksConfig = LocksConfig()
     sharding: ShardingConfig = ShardingConfig()
     kubernetes: KubernetesConfig = KubernetesConfig()
     airflow: AirflowConfig = AirflowConfig()
@@ -382,6 +402,17 @@ class TrendscopeConfig(_Strict):
             seen.add(loc.slug)
         if not self.locations:
             raise ValueError("locations: at least one location is required")
+        return self
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_step(self) -> TrendscopeConfig:
+        longest = max(self.airflow.task_timeout_minutes, self.airflow.analyze_timeout_minutes)
+        if self.locks.ttl_minutes <= longest:
+            raise ValueError(
+                f"locks.ttl_minutes: {self.locks.ttl_minutes} must exceed the longest step's "
+                f"timeout ({longest} minutes, airflow.*_timeout_minutes): a step renews the "
+                "day's lease only when it starts"
+            )
         return self
 
     @model_validator(mode="after")
@@ -507,5 +538,5 @@ def load_config(
         raise ConfigError(_format_errors(exc, str(cfg_path))) from None
     from trendscope.tables import storage  # the config picks the process's storage endpoint
 
-    storage.configure(config.storage.endpoint_url, config.storage.region)
+    storage.use(config.storage)
     return config

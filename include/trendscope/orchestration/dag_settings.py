@@ -25,8 +25,8 @@ def default_args(config: TrendscopeConfig) -> dict[str, Any]:
 
     args: dict[str, Any] = {
         "owner": OWNER,
-        "retries": 2,
-        "retry_delay": timedelta(minutes=5),
+        "retries": config.airflow.retries,
+        "retry_delay": timedelta(minutes=config.airflow.retry_delay_minutes),
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=30),
         "execution_timeout": timedelta(minutes=config.airflow.task_timeout_minutes),

@@ -24,7 +24,13 @@ log = logging.getLogger(__name__)
 
 
 def _dag(dag_id: str, dags_folder: str):
+    import os
+
     from airflow.dag_processing.dagbag import DagBag
+
+    # No scheduler runs here to send a deadline alert, and Airflow 3.3.2's DAG.test fails a run
+    # whose DAG has one (it looks the serialized alert up as a database id): leave it out.
+    os.environ["TRENDSCOPE__ALERTS__ON_DEADLINE"] = "false"
 
     bag = DagBag(dag_folder=dags_folder)
     if bag.import_errors:

@@ -32,6 +32,7 @@ import pyarrow as pa
 from trendscope.config import TrendscopeConfig
 from trendscope.quality.suites import SuiteContext, frame_for, suite_rules
 from trendscope.tables import storage
+from trendscope.tables.commit import new_publish_id, publish_together, tagged
 from trendscope.tables.paths import join, key_part, keyed_partition_path
 from trendscope.tables.schemas import IMAGES, OTHER, STATUS_OK, TableContract, relaxed
 from trendscope.trends.compare import TrendParams
@@ -360,6 +361,9 @@ def audit_and_publish(
 ) -> list[ValidationReport]:
     """Stage every table, validate each, and publish all of them only when all pass.
 
+    The tables of one location-day are published together (:mod:`trendscope.tables.commit`):
+    a reader sees all of them new or all old, even if the process dies half-way.
+
     Args:
         config: The config.
         items: ``(contract, rows, suite context)`` of each partition to publish together.
@@ -384,9 +388,15 @@ def audit_and_publish(
         for r in failed:
             log.error("not published, staged data kept for inspection:\n%s", r.summary())
         raise ValidationFailedError(_combined(failed))
-    for (contract, table, ctx), path in zip(items, staged, strict=True):
-        target = keyed_partition_path(root, contract.name, ctx.location, ctx.key)
-        storage.write_table_atomic(table, target)
+    keys = {(ctx.location, ctx.key) for _, _, ctx in items}
+    if len(items) > 1 and len(keys) == 1:  # one location-day's tables: all visible or none
+        ((location, key),) = keys
+        publish_together(root, location, key, [(contract, table) for contract, table, _ in items])
+    else:  # a single partition: its own atomic replacement is enough
+        for contract, table, ctx in items:
+            target = keyed_partition_path(root, contract.name, ctx.location, ctx.key)
+            storage.write_table_atomic(tagged(table, new_publish_id()), target)
+    for path in staged:
         storage.remove(path)
     return reports
 

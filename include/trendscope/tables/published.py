@@ -13,6 +13,7 @@ from datetime import date
 import pyarrow as pa
 
 from trendscope.tables import storage
+from trendscope.tables.commit import read_together
 from trendscope.tables.paths import partition_path
 from trendscope.tables.schemas import DETECTIONS, IMAGES
 
@@ -44,15 +45,15 @@ def read_published(
     root: str, location: str, days: Iterable[date]
 ) -> tuple[pa.Table, pa.Table, list[date]]:
     """Published ``images`` and ``detections`` of ``location`` on ``days``, and which of
-    ``days`` were published (a day without posts has no partition)."""
+    ``days`` were published (a day without posts has no partition).
+
+    Each day's two tables come from the same publish (:func:`~trendscope.tables.commit.read_together`).
+    """
     images, detections, read = [], [], []
     for day in sorted(set(days)):
         try:  # reading is the existence check: one request per file on object storage
-            day_images = storage.read_table(
-                partition_path(root, IMAGES.name, location, day), IMAGES, IMAGE_COLUMNS
-            )
-            day_detections = storage.read_table(
-                partition_path(root, DETECTIONS.name, location, day), DETECTIONS, DETECTION_COLUMNS
+            day_images, day_detections = read_together(
+                root, location, day, [(IMAGES, IMAGE_COLUMNS), (DETECTIONS, DETECTION_COLUMNS)]
             )
         except FileNotFoundError:
             continue

@@ -3,6 +3,8 @@
 ``images``, ``detections`` and ``trends_daily`` are partitioned by ``location`` and ``date``;
 ``trends_weekly`` and ``trends_monthly`` by ``location`` and ``period``. A table without any
 published partition yet gets no view (a query naming it fails with DuckDB's "does not exist").
+A location-day whose publish is under way or was interrupted is read from that publish's
+complete new version (:mod:`trendscope.tables.commit`), never half old and half new.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import duckdb
 import pyarrow as pa
 
 from trendscope.tables import storage
-from trendscope.tables.paths import join, table_glob
+from trendscope.tables.commit import pending_intents
+from trendscope.tables.paths import PARTITION_FILE, join, table_glob
 from trendscope.tables.schemas import (
     DETECTIONS,
     IMAGES,
@@ -46,14 +49,32 @@ def connect(data_root: str) -> duckdb.DuckDBPyConnection:
         The connection; the caller closes it.
     """
     con = duckdb.connect()
+    pending = pending_intents(data_root)
     for name, glob in table_globs(data_root).items():
         if not storage.list_files(join(data_root, "tables", name), limit=1):
             continue
+        source = _quote(glob)
+        replaced = {(i.location, i.key): i.files[name] for i in pending if name in i.files}
+        if replaced:  # a publish is under way or was interrupted: read its complete new version
+            source = (
+                "[" + ", ".join(_quote(f) for f in _files_with(data_root, name, replaced)) + "]"
+            )
         con.execute(
             f'CREATE VIEW "{name}" AS SELECT * FROM read_parquet('
-            f"{_quote(glob)}, hive_partitioning = true, union_by_name = true)"
+            f"{source}, hive_partitioning = true, union_by_name = true)"
         )
     return con
+
+
+def _files_with(data_root: str, table: str, replaced: dict[tuple[str, str], str]) -> list[str]:
+    """The table's partition files, with those of pending publishes swapped for their copies."""
+    files = []
+    for path in storage.list_files(join(data_root, "tables", table)):
+        parts = dict(p.split("=", 1) for p in path.split("/") if "=" in p)
+        key = (parts.get("location", ""), parts.get("date") or parts.get("period", ""))
+        if path.endswith(PARTITION_FILE) and key not in replaced:
+            files.append(path)
+    return sorted(files) + sorted(replaced.values())
 
 
 def run_query(data_root: str, sql: str) -> pa.Table:

@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 
 from trendscope.config import TrendscopeConfig
 from trendscope.tables import storage
+from trendscope.tables.commit import read_together
 from trendscope.tables.paths import join, partition_path
 from trendscope.tables.published import published_days, read_days
 from trendscope.tables.schemas import DETECTIONS, IMAGES, STATUS_OK, TRENDS_DAILY
@@ -258,11 +259,13 @@ def example_images(
 def read_day(root: str, location: str, day: date) -> tuple[pa.Table, pa.Table]:
     """The published ``images`` and ``detections`` of a location-day, all columns (empty when
     the day is not published)."""
-    img = partition_path(root, IMAGES.name, location, day)
-    det = partition_path(root, DETECTIONS.name, location, day)
-    if not (storage.exists(img) and storage.exists(det)):
+    try:
+        images, detections = read_together(
+            root, location, day, [(IMAGES, None), (DETECTIONS, None)]
+        )
+    except FileNotFoundError:
         return IMAGES.schema.empty_table(), DETECTIONS.schema.empty_table()
-    return storage.read_table(img, IMAGES), storage.read_table(det, DETECTIONS)
+    return images, detections
 
 
 def examples_for_day(
