@@ -1,6 +1,7 @@
 """Publish step: merge the analyze shards and move a location-day into the published tables.
 
-Each partition is replaced atomically, so readers see the previous version or the new one.
+The day's ``images`` and ``detections`` are published together (:mod:`trendscope.tables.commit`):
+readers see the previous version of both or the new one, even if the process dies half-way.
 Re-running a day replaces its partitions: the same input gives the same rows, never duplicates.
 Nothing is published unless every shard of the day has staged its output and the merged
 partitions pass their expectation suites (write-audit-publish, :mod:`trendscope.quality.gate`).
@@ -16,11 +17,12 @@ import pyarrow as pa
 from trendscope.config import TrendscopeConfig
 from trendscope.pipeline.ingest import posts_in_path, read_posts_in
 from trendscope.pipeline.result import StepResult
+from trendscope.pipeline.runs import read_runs
 from trendscope.pipeline.shards import analysis_dir, shards_present
 from trendscope.quality.gate import audit_and_publish, suite_context
 from trendscope.tables import storage
 from trendscope.tables.paths import join, partition_path
-from trendscope.tables.schemas import DETECTIONS, IMAGES, STATUSES, to_table
+from trendscope.tables.schemas import DETECTIONS, IMAGES, RUN_FAILED, STATUSES, to_table
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +31,23 @@ class IncompleteStagingError(RuntimeError):
     """Some output of a location-day is missing from staging; nothing was published."""
 
 
+def _last_failure(root: str, location: str, day: date, step: str) -> str:
+    """Why a step's output is missing, from the runs table: its last failed attempt, if any."""
+    attempts = [r for r in read_runs(root, location, day) if r["step"] == step]
+    if attempts and attempts[-1]["status"] == RUN_FAILED:
+        last = attempts[-1]
+        return f"its {step} failed ({last['ended_at']:%Y-%m-%d %H:%M:%S} UTC): {last['error']}"
+    return f"run {step} first"
+
+
 def merge_shards(config: TrendscopeConfig, location: str, day: date) -> tuple[pa.Table, pa.Table]:
     """The day's ``images`` (ingest rows updated by every shard) and all shards' ``detections``."""
     root = config.data_root
     ingest_path = partition_path(root, IMAGES.name, location, day, area="staging")
     if not storage.exists(ingest_path):
-        raise IncompleteStagingError(f"no staged images for {location} {day}: run ingest first")
+        raise IncompleteStagingError(
+            f"no staged images for {location} {day}: {_last_failure(root, location, day, 'ingest')}"
+        )
     images = storage.read_table(ingest_path, IMAGES).to_pylist()
     found = shards_present(storage.list_files(analysis_dir(root, location, day)))
     counts = {s.count for s in found}

@@ -18,6 +18,7 @@ from trendscope.ingest.sources import discover
 from trendscope.pipeline.runs import read_runs
 from trendscope.pipeline.shards import analysis_dir
 from trendscope.tables import storage
+from trendscope.tables.commit import read_intent
 from trendscope.tables.paths import partition_dir, partition_path
 from trendscope.tables.schemas import DETECTIONS, IMAGES, RUN_FAILED, TRENDS_DAILY
 
@@ -32,7 +33,8 @@ LEGEND = {
     PUBLISHED: "images, detections and trends_daily are published and the source has nothing newer",
     FAILED: "a step's latest attempt failed and the day was not published after it",
     STALE: "published, but the source has files newer than the publish (or not in it): re-run it",
-    STAGING: "in the pipeline: staged, or published without all three tables yet",
+    STAGING: "in the pipeline: staged, published without all three tables yet, or a publish "
+    "cut short (`trendscope recover` finishes it)",
     MISSING: "nothing published or staged, and no failed attempt",
 }
 """One line per state, for people reading the grid."""
@@ -278,6 +280,8 @@ def day_status(
     )
     if failures:
         return replace(cell, state=FAILED)
+    if read_intent(root, location, day) is not None:  # a publish under way, or interrupted
+        return replace(cell, state=STAGING, staged=True)
     if not complete:
         return replace(cell, state=STAGING if cell.staged or tables else MISSING)
     assert published_at is not None

@@ -168,3 +168,18 @@ def test_misused_run_step_is_an_error_not_an_attempt(config, kwargs, error, matc
     with pytest.raises(error, match=match):
         run_step(config, step, location, DAY1, **args)
     assert not storage.list_files(str(Path(config.data_root) / "runs"))
+
+
+def test_publish_after_a_failed_ingest_names_the_ingest_error(config) -> None:
+    """The follow-on failure points at its cause, read from the runs table."""
+    drop_photos(config, "shibuya", DAY1)
+    # a file where the day's staging folder must go (a leftover of a broken copy)
+    blocker = Path(
+        partition_path(config.data_root, "images", "shibuya", DAY1, area="staging")
+    ).parent
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("not a folder")
+    with pytest.raises(OSError):
+        run_step(config, "ingest", "shibuya", DAY1, run_id="scheduled__x")
+    with pytest.raises(IncompleteStagingError, match=r"its ingest failed \(.*UTC\): \w+Error"):
+        run_step(config, "publish", "shibuya", DAY1, run_id="scheduled__x")
