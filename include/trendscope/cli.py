@@ -8,13 +8,14 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from trendscope.config import ConfigError, TrendscopeConfig, load_config
 
 if TYPE_CHECKING:
+    from trendscope.pipeline.gc import GcReport, Publish
     from trendscope.pipeline.status import StatusGrid
     from trendscope.trends.explain import Explanation
 
@@ -34,6 +35,15 @@ def _common(p: argparse.ArgumentParser, *, location: bool = True) -> None:
     if location:
         p.add_argument("--location", required=True, help="location slug from the config")
         p.add_argument("--date", required=True, type=_date, help="day to process, YYYY-MM-DD")
+
+
+def _age(text: str) -> timedelta:
+    from trendscope.pipeline.gc import parse_age
+
+    try:
+        return parse_age(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _run_id(p: argparse.ArgumentParser) -> None:
@@ -159,6 +169,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--location", help="one location slug (default: all)")
     p.add_argument("--json", action="store_true", help="print the grid as JSON")
 
+    p = sub.add_parser(
+        "gc",
+        help="remove abandoned staging, old validation results and Data Docs pages",
+        description="Finish interrupted publishes, then remove staged files of abandoned "
+        "location-days, per-run validation results (never latest.json) and Data Docs runs older "
+        "than --older-than. Never a published partition, the runs table or a live lease.",
+    )
+    _common(p, location=False)
+    p.add_argument(
+        "--older-than",
+        type=_age,
+        metavar="AGE",
+        help="30d, 12h or 90m, by modification time (default: retention.days)",
+    )
+    p.add_argument("--dry-run", action="store_true", help="remove nothing; list what would go")
+    p.add_argument("--location", help="one location slug (default: all)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    p = sub.add_parser(
+        "recover", help="finish the publishes a crash interrupted after their intent was written"
+    )
+    _common(p, location=False)
+    p.add_argument("--location", help="one location slug (default: all)")
+
     p = sub.add_parser("demo-data", help="build the demo drop zone from real packaged photos")
     p.add_argument("--out", required=True, help="directory to write (a previous demo is replaced)")
     p.add_argument("--config", help="config YAML (locations and start_date)")
@@ -182,6 +216,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check-config", help="validate the config and print it")
     p.add_argument("--config")
+
+    p = sub.add_parser(
+        "unlock", help="break a location-day's lease (a dead run's; a live run would interleave)"
+    )
+    _common(p)
     return parser
 
 
@@ -511,7 +550,7 @@ def _cmd_rollup(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from trendscope.quality.gate import validate_stored
+    from trendscope.pipeline.validate import validate_stored
 
     key = args.date.isoformat() if args.date else args.period
     report = validate_stored(_config(args), args.table, args.location, key, staged=args.staged)
@@ -633,6 +672,80 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return 0 if grid.ok else 1
 
 
+def _size(n: float) -> str:
+    """``512 B``, ``3.4 MB``."""
+    units = ("B", "KB", "MB", "GB", "TB")
+    step = 0
+    while n >= 1024 and step < len(units) - 1:
+        n, step = n / 1024, step + 1
+    return f"{n:.0f} B" if step == 0 else f"{n:.1f} {units[step]}"
+
+
+def _files(n: int) -> str:
+    return f"{n} file" if n == 1 else f"{n} files"
+
+
+def _age_text(age: timedelta) -> str:
+    """``30d``, ``12h`` or ``90m``: as ``--older-than`` takes it."""
+    minutes = int(age.total_seconds() // 60)
+    if minutes * 60 != age.total_seconds():
+        return str(age)
+    if minutes % (24 * 60) == 0:
+        return f"{minutes // (24 * 60)}d"
+    return f"{minutes // 60}h" if minutes % 60 == 0 else f"{minutes}m"
+
+
+def _publish_line(verb: str, p: Publish) -> str:
+    return f"{verb} publish {p.publish_id} of {p.location} {p.key} ({', '.join(p.tables)})"
+
+
+def print_gc(report: GcReport) -> None:
+    """Print what gc removed (or, on a dry run, would remove), then the totals per kind."""
+    dry = report.dry_run
+    cutoff = report.cutoff.strftime("%Y-%m-%d %H:%M UTC")
+    print(
+        f"gc {report.data_root}: older than {_age_text(report.older_than)} (last written "
+        f"before {cutoff}){' - dry run, nothing removed' if dry else ''}"
+    )
+    for p in report.recovered:
+        print("  " + _publish_line("would finish" if dry else "finished", p))
+    for p in report.in_progress:
+        print("  " + _publish_line("left", p) + ": its run is live")
+    verb = "would remove" if dry else "removed"
+    for r in report.removed:
+        print(f"  {verb}  {r.kind:<18}  {r.path}  ({_files(len(r.files))}, {_size(r.bytes)})")
+    for kind, t in report.totals().items():
+        if t["count"]:
+            print(f"{kind}: {_files(t['files'])}, {_size(t['bytes'])}")
+    print(f"total: {verb} {_files(report.files)}, {_size(report.bytes)}")
+
+
+def _cmd_gc(args: argparse.Namespace) -> int:
+    from trendscope.pipeline.gc import collect_garbage
+
+    report = collect_garbage(
+        _config(args), args.older_than, dry_run=args.dry_run, location=args.location
+    )
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=1))
+    else:
+        print_gc(report)
+    return 0
+
+
+def _cmd_recover(args: argparse.Namespace) -> int:
+    from trendscope.pipeline.gc import recover_publishes
+
+    finished, live = recover_publishes(_config(args), args.location)
+    for p in finished:
+        print(_publish_line("finished", p))
+    for p in live:
+        print(_publish_line("left", p) + ": its run is live")
+    if not finished and not live:
+        print("no interrupted publish")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from trendscope.demo import build_demo
 
@@ -690,6 +803,16 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_unlock(args: argparse.Namespace) -> int:
+    from trendscope.tables.locks import break_lease
+
+    config = _config(args)
+    config.location(args.location)
+    removed = break_lease(config.data_root, args.location, args.date)
+    print(f"removed the lease of {removed.describe()}" if removed else "no lease to remove")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -710,11 +833,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "query": _cmd_query,
         "report": _cmd_report,
         "status": _cmd_status,
+        "gc": _cmd_gc,
+        "recover": _cmd_recover,
         "demo-data": _cmd_demo,
         "fetch-models": _cmd_fetch,
         "check-config": _cmd_check,
         "k8s-pod": _cmd_k8s_pod,
         "bench": _cmd_bench,
+        "unlock": _cmd_unlock,
     }
     try:
         return handlers[args.command](args)

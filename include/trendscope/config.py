@@ -281,7 +281,14 @@ class LocksConfig(_Strict):
     """
 
     ttl_minutes: int = Field(default=180, ge=1, le=7 * 24 * 60)
-    wait_s: Annotated[float, Field(ge=0.0, le=3600.0)] = 60.0  # then the step fails (Airflow retries)
+    wait_s: Annotated[float, Field(ge=0.0, le=3600.0)] = 60.0  # then the step fails (retried)
+
+
+class RetentionConfig(_Strict):
+    """What ``trendscope gc`` (and the ``trendscope_maintenance`` DAG) keeps: abandoned staging,
+    validation results and Data Docs pages older than ``days`` go; published tables never."""
+
+    days: int = Field(default=30, ge=1, le=3650)
 
 
 class ShardingConfig(_Strict):
@@ -388,6 +395,7 @@ class TrendscopeConfig(_Strict):
     analyze: AnalyzeConfig = AnalyzeConfig()
     storage: StorageConfig = StorageConfig()
     locks: LocksConfig = LocksConfig()
+    retention: RetentionConfig = RetentionConfig()
     sharding: ShardingConfig = ShardingConfig()
     kubernetes: KubernetesConfig = KubernetesConfig()
     airflow: AirflowConfig = AirflowConfig()

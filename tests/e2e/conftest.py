@@ -1,14 +1,16 @@
-"""End-to-end fixtures: a small drop zone of real packaged photos, and the real models."""
+"""End-to-end fixtures: a small drop zone of real packaged photos, the real models, an SMTP server."""
 
 from __future__ import annotations
 
 import json
 import shutil
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from e2e_data import DAY, MODELS_DIR, S3_CREDENTIALS, SHIBUYA, free_port
+from e2e_data import DAY, MODELS_DIR, S3_CREDENTIALS, SHIBUYA, Inbox, free_port, smtp_connection
 from trendscope.config import TrendscopeConfig, load_config
 from trendscope.tables import storage
 
@@ -85,8 +87,27 @@ def s3_endpoint():
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
+    # every moto server of this process shares one state: start empty, leave nothing behind
+    reset = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
+    urllib.request.urlopen(reset, timeout=30).read()
     storage.configure(endpoint, "us-east-1")
     yield endpoint
+    urllib.request.urlopen(reset, timeout=30).read()
     server.stop()
     storage.configure(None, None)
     mp.undo()
+
+
+@pytest.fixture
+def inbox(monkeypatch) -> Iterator[Inbox]:
+    """An SMTP server on localhost, given to Airflow as ``AIRFLOW_CONN_SMTP_DEFAULT``."""
+    from aiosmtpd.controller import Controller
+
+    received = Inbox()
+    controller = Controller(received, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", smtp_connection(controller.port))
+    try:
+        yield received
+    finally:
+        controller.stop()

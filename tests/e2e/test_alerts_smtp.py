@@ -8,24 +8,17 @@ assertions read what a recipient reads: the subject and the rendered text of the
 from __future__ import annotations
 
 import asyncio
-import email
-import html
-import json
 import os
 import re
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
-from email.message import EmailMessage
-from email.policy import default as default_policy
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from e2e_data import free_port
+from e2e_data import RECIPIENT, REPO, SENDER, Inbox, free_port, readable, smtp_connection
 from trendscope.config import TrendscopeConfig, load_config
 from trendscope.orchestration.alerts import (
     deadline_alert,
@@ -34,63 +27,6 @@ from trendscope.orchestration.alerts import (
 )
 
 pytestmark = pytest.mark.e2e
-REPO = Path(__file__).resolve().parents[2]
-RECIPIENT = "data-team@example.com"
-SENDER = "trendscope@example.com"
-
-
-class Inbox:
-    """What the SMTP server on localhost accepted."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[list[str], EmailMessage]] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        message = email.message_from_bytes(envelope.content, policy=default_policy)
-        self.messages.append((list(envelope.rcpt_tos), message))
-        return "250 Message accepted for delivery"
-
-    def take(self) -> list[tuple[list[str], EmailMessage]]:
-        taken, self.messages = self.messages, []
-        return taken
-
-
-def readable(message: EmailMessage) -> str:
-    """The body as a mail client shows it: the HTML part's text, one space between cells."""
-    body = message.get_body(("html", "plain")).get_content()
-    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", body)))
-
-
-def smtp_connection(port: int) -> str:
-    """The connection a user creates for a plain SMTP relay (no TLS, no login) on ``port``."""
-    return json.dumps(
-        {
-            "conn_type": "smtp",
-            "host": "127.0.0.1",
-            "port": port,
-            "extra": {
-                "disable_ssl": True,
-                "disable_tls": True,
-                "from_email": SENDER,
-                "retry_limit": 0,
-                "timeout": 10,
-            },
-        }
-    )
-
-
-@pytest.fixture
-def inbox(monkeypatch) -> Iterator[Inbox]:
-    from aiosmtpd.controller import Controller
-
-    received = Inbox()
-    controller = Controller(received, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", smtp_connection(controller.port))
-    try:
-        yield received
-    finally:
-        controller.stop()
 
 
 def _config(tmp_path: Path) -> TrendscopeConfig:

@@ -65,7 +65,7 @@ def test_pipeline_on_object_storage_matches_local(
     assert rows(s3_cfg, "trends_daily") == rows(local_cfg, "trends_daily")
 
     # validation results and each run's Data Docs page live beside the tables, on S3
-    from trendscope.quality.gate import latest_result
+    from trendscope.quality.results import latest_result
 
     kept = latest_result(s3_cfg, "detections", "shibuya", DAY.isoformat())
     assert kept["success"] is True

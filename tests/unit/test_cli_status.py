@@ -110,16 +110,20 @@ def test_a_bad_date_exits_2(cli, capsys) -> None:
 
 
 def test_every_step_command_takes_a_run_id(cli, config, capsys) -> None:
+    """The steps of one run (as pods run them) share its id: in the runs table and its lease."""
     for command in ("ingest", "analyze", "publish", "compute-trends"):
-        assert cli(command, "shibuya", "--run-id", f"manual__{command}") == 0
+        assert cli(command, "shibuya", "--run-id", "scheduled__2026-11-02") == 0
     steps = [
         (r["step"], r["shard"], r["run_id"]) for r in read_runs(config.data_root, "shibuya", DAY1)
     ]
     assert steps == [
-        ("ingest", None, "manual__ingest"),
-        ("analyze", "0/1", "manual__analyze"),
-        ("publish", None, "manual__publish"),
-        ("trends", None, "manual__compute-trends"),
+        ("ingest", None, "scheduled__2026-11-02"),
+        ("analyze", "0/1", "scheduled__2026-11-02"),
+        ("publish", None, "scheduled__2026-11-02"),
+        ("trends", None, "scheduled__2026-11-02"),
     ]
     result = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert result["step"] == "trends"
+
+    # another run of the same day, with its own id, may start now: the last step let the day go
+    assert cli("ingest", "shibuya", "--run-id", "manual__again") == 0

@@ -15,7 +15,8 @@ import json
 import logging
 import os
 import posixpath
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,8 @@ from trendscope.tables import storage
 log = logging.getLogger(__name__)
 
 MANIFEST_NAME = "posts.jsonl"
+NAME_NOT_UTF8 = "file name is not valid UTF-8"
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,46 @@ class ManifestPost(BaseModel):
         return None if v is None else str(v)
 
 
+def escape_name(uri: str) -> str:
+    """``uri`` as valid UTF-8 that still finds the file: each byte of the name that is not UTF-8
+    (a surrogate escape in Python's listing) written ``\\xNN`` as Python shows bytes, so
+    ``caf\\xe9.jpg`` is ``ls $'caf\\xe9.jpg'`` in bash. Not percent-encoding: the rest of a path
+    is not URL-encoded, and saved downloads often hold a literal ``%E9`` in their names."""
+    try:
+        return uri.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that is no byte of a name: ``\\udXXX`` then
+        return uri.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _valid_text(text: str) -> str:
+    """``text`` with lone surrogates (a JSON ``\\ud800`` escape) replaced by U+FFFD, as the
+    manifest's undecodable bytes are."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def checked(post: Post) -> Post:
+    """``post`` as an ``images`` row can hold it (Arrow and Parquet take only UTF-8 text).
+
+    A file whose name is not valid UTF-8 is quarantined under its escaped name
+    (:func:`escape_name`), so the day's other files still ingest; metadata text gets
+    :func:`_valid_text`.
+    """
+    changes: dict[str, Any] = {}
+    for name in ("post_id", "author", "caption", "source_url"):
+        value = getattr(post, name)
+        if value is not None and _SURROGATE.search(value):
+            changes[name] = _valid_text(value)
+    if post.hashtags and any(_SURROGATE.search(tag) for tag in post.hashtags):
+        changes["hashtags"] = [_valid_text(tag) for tag in post.hashtags]
+    if _SURROGATE.search(post.source_uri):
+        changes.update(
+            source_uri=escape_name(post.source_uri),
+            readable=False,
+            problem=post.problem or NAME_NOT_UTF8,
+        )
+    return replace(post, **changes) if changes else post
+
+
 def local_date(ts: datetime, location: Location) -> date:
     """The calendar day of ``ts`` at ``location`` (naive times are taken as local there)."""
     if ts.tzinfo is None:
@@ -128,7 +171,8 @@ def _manifest_posts(
         except ValueError as exc:
             log.warning("skipping unreadable manifest line %s: %s", where, exc)
             continue
-        uri = _normalize(f"{base}/{raw['image']}") if isinstance(raw.get("image"), str) else None
+        image = raw.get("image")
+        uri = _normalize(f"{base}/{_valid_text(image)}") if isinstance(image, str) else None
         if uri is not None and _inside(uri, root):
             referenced.add(uri)
         if raw.get("location") != location.slug:
@@ -187,4 +231,4 @@ def discover_posts(source_root: str | Path, location: Location, day: date) -> li
         name = uri.rsplit("/", 1)[-1]
         if uri.startswith(day_prefix) and name != MANIFEST_NAME and uri not in referenced:
             posts.append(Post(source_uri=uri, location=location.slug, readable=True))
-    return posts
+    return [checked(p) for p in posts]

@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from trendscope.config import Location
-from trendscope.ingest.dropzone import Post, _inside, _normalize, local_date
+from trendscope.ingest.dropzone import Post, _inside, _normalize, checked, local_date
 from trendscope.tables import storage
 
 log = logging.getLogger(__name__)
@@ -129,7 +129,7 @@ def _import(
     if unplaced:
         log.warning("%s: %d images in %s skipped: no usable time", tool, unplaced, folder)
     log.info("%s: %d posts of %s on %s in %s", tool, len(posts), loc.slug, day, folder)
-    return posts
+    return [checked(p) for p in posts]
 
 
 def _is_image(uri: str) -> bool:

@@ -19,7 +19,8 @@ from trendscope.pipeline.ingest import posts_in_path, read_posts_in
 from trendscope.pipeline.result import StepResult
 from trendscope.pipeline.runs import read_runs
 from trendscope.pipeline.shards import analysis_dir, shards_present
-from trendscope.quality.gate import audit_and_publish, suite_context
+from trendscope.quality.context import suite_context
+from trendscope.quality.gate import audit_and_publish
 from trendscope.tables import storage
 from trendscope.tables.paths import join, partition_path
 from trendscope.tables.schemas import DETECTIONS, IMAGES, RUN_FAILED, STATUSES, to_table

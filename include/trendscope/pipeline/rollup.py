@@ -17,7 +17,8 @@ import pyarrow.compute as pc
 
 from trendscope.config import TrendscopeConfig
 from trendscope.pipeline.result import StepResult
-from trendscope.quality.gate import audit_and_publish, suite_context
+from trendscope.quality.context import suite_context
+from trendscope.quality.gate import audit_and_publish
 from trendscope.tables import storage
 from trendscope.tables.paths import period_partition_path
 from trendscope.tables.published import published_days, read_days

@@ -438,7 +438,7 @@ def quality_notes(
     config: TrendscopeConfig, locations: Sequence[str], start: date, end: date
 ) -> list[dict[str, Any]]:
     """Warnings (e.g. a day with far fewer images than usual) and failures kept by the gate."""
-    from trendscope.quality.gate import latest_result
+    from trendscope.quality.results import latest_result
     from trendscope.trends.calendar import period_key
 
     days = _days(start, end)

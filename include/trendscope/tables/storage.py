@@ -8,15 +8,23 @@ Paths are plain strings: ``/abs/path``, ``relative/path``, ``file:///abs/path`` 
 ``s3://bucket/key``. Object-store access uses boto3 with the endpoint from :func:`configure`
 (the ``storage`` section of the config; MinIO and other S3 servers need ``endpoint_url``) and
 credentials from boto3's usual chain (environment, Kubernetes Secret, instance role).
+
+Transient object-store faults (HTTP 500/503, throttling, a refused connection, a response slower
+than ``storage.read_timeout_s``) are retried with backoff by botocore's retry modes, up to
+``storage.max_attempts`` tries of each request. What still fails raises :class:`StorageError`
+naming the operation and the ``s3://bucket/key``; a missing object stays ``FileNotFoundError``.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import random
 import shutil
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -28,14 +36,43 @@ import pyarrow.parquet as pq
 
 from trendscope.tables.schemas import TableContract, conform
 
-_S3: dict[str, Any] = {"endpoint_url": None, "region": None}
+_S3: dict[str, Any] = {
+    "endpoint_url": None,
+    "region": None,
+    "max_attempts": None,
+    "retry_mode": "standard",
+    "connect_timeout_s": None,
+    "read_timeout_s": None,
+}
 _CREDENTIALS: dict[str, str] = {}
 
 
-def configure(endpoint_url: str | None = None, region: str | None = None) -> None:
-    """Set the object-store endpoint (from the config's ``storage`` section) for this process."""
-    if (_S3["endpoint_url"], _S3["region"]) != (endpoint_url, region):
-        _S3.update(endpoint_url=endpoint_url, region=region)
+class StorageError(RuntimeError):
+    """An object-store request that failed for good (after the retries): names the operation
+    and the ``s3://bucket/key``. Not an ``OSError``, so no caller mistakes it for a bad file."""
+
+
+def configure(
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    *,
+    max_attempts: int | None = None,
+    retry_mode: str = "standard",
+    connect_timeout_s: float | None = None,
+    read_timeout_s: float | None = None,
+) -> None:
+    """Set the object-store endpoint and retry policy (the config's ``storage`` section) for
+    this process; a setting left ``None`` keeps botocore's default."""
+    settings = {
+        "endpoint_url": endpoint_url,
+        "region": region,
+        "max_attempts": max_attempts,
+        "retry_mode": retry_mode,
+        "connect_timeout_s": connect_timeout_s,
+        "read_timeout_s": read_timeout_s,
+    }
+    if settings != _S3:
+        _S3.update(settings)
         _client.cache_clear()
 
 
@@ -51,16 +88,35 @@ def set_credentials(
 
 
 def use(settings: Any) -> None:
-    """Point object-store access at a config's ``storage`` section (``endpoint_url``, ``region``)."""
-    configure(settings.endpoint_url, settings.region)
+    """Point object-store access at a config's ``storage`` section (endpoint and retries)."""
+    configure(
+        settings.endpoint_url,
+        settings.region,
+        max_attempts=settings.max_attempts,
+        retry_mode=settings.retry_mode,
+        connect_timeout_s=settings.connect_timeout_s,
+        read_timeout_s=settings.read_timeout_s,
+    )
 
 
 @lru_cache(maxsize=1)
 def _client() -> Any:
     import boto3
+    from botocore.config import Config
 
+    options: dict[str, Any] = {}
+    if _S3["max_attempts"] is not None:  # total tries of one request, the first included
+        options["retries"] = {"mode": _S3["retry_mode"], "total_max_attempts": _S3["max_attempts"]}
+    if _S3["connect_timeout_s"] is not None:
+        options["connect_timeout"] = _S3["connect_timeout_s"]
+    if _S3["read_timeout_s"] is not None:
+        options["read_timeout"] = _S3["read_timeout_s"]
     return boto3.client(
-        "s3", endpoint_url=_S3["endpoint_url"], region_name=_S3["region"], **_CREDENTIALS
+        "s3",
+        endpoint_url=_S3["endpoint_url"],
+        region_name=_S3["region"],
+        config=Config(**options),
+        **_CREDENTIALS,
     )
 
 
@@ -84,6 +140,59 @@ def _not_found(exc: Exception) -> bool:
     return code in ("404", "NoSuchKey", "NotFound", "NoSuchBucket")
 
 
+def _failure(operation: str, path: str, exc: Exception) -> str:
+    """``could not <operation> s3://bucket/key: <what S3 said> (after N attempts)``."""
+    response = getattr(exc, "response", None) or {}
+    error = response.get("Error", {})
+    if error:
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        what = f"{error.get('Code', '?')} (HTTP {status}): {error.get('Message', '')}".rstrip(": ")
+    else:
+        what = f"{type(exc).__name__}: {exc}"
+    retries = response.get("ResponseMetadata", {}).get("RetryAttempts")
+    if retries is not None:
+        tries = f"{retries + 1} attempt(s)"
+    else:  # a timeout or no connection: botocore tried as often as it was allowed to
+        tries = f"up to {_S3['max_attempts']} attempt(s)" if _S3["max_attempts"] else "the retries"
+    return (
+        f"could not {operation} {path}: {what} (gave up after {tries}; see storage.max_attempts, "
+        "storage.read_timeout_s)"
+    )
+
+
+@contextmanager
+def _errors(operation: str, path: str, *, missing: bool = True) -> Iterator[None]:
+    """Turn a botocore error escaping an S3 call on ``path`` into :class:`StorageError`, and a
+    404 into ``FileNotFoundError`` (unless ``missing`` is false: e.g. a write to no bucket)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except ClientError as exc:
+        if missing and _not_found(exc):
+            raise FileNotFoundError(f"not found: {path}") from exc
+        raise StorageError(_failure(operation, path, exc)) from exc
+    except BotoCoreError as exc:  # no connection, timeouts, a broken body, no credentials
+        raise StorageError(_failure(operation, path, exc)) from exc
+
+
+def _get_body(bucket: str, key: str) -> bytes:
+    """GET an object; a body that stalls or breaks after the headers came is fetched again
+    (botocore retries only up to the headers)."""
+    from botocore.exceptions import IncompleteReadError, ReadTimeoutError, ResponseStreamingError
+
+    attempts, attempt = _S3["max_attempts"] or 3, 1
+    while True:
+        response = _client().get_object(Bucket=bucket, Key=key)
+        try:
+            return response["Body"].read()
+        except (ReadTimeoutError, ResponseStreamingError, IncompleteReadError):
+            if attempt >= attempts:
+                raise
+        time.sleep(random.uniform(0, min(20.0, 0.1 * 2**attempt)))
+        attempt += 1
+
+
 # --- bytes ----------------------------------------------------------------------------------
 
 
@@ -91,7 +200,8 @@ def write_bytes_atomic(data: bytes, path: str) -> str:
     """Write ``data`` to ``path``, replacing any previous content atomically."""
     if is_s3(path):
         bucket, key = _split(path)
-        _client().put_object(Bucket=bucket, Key=key, Body=data)  # one PUT: all or nothing
+        with _errors("write", path, missing=False):
+            _client().put_object(Bucket=bucket, Key=key, Body=data)  # one PUT: all or nothing
         return path
     target = _local(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -112,12 +222,8 @@ def read_bytes(path: str) -> bytes:
     """The whole content of a file or object."""
     if is_s3(path):
         bucket, key = _split(path)
-        try:
-            return _client().get_object(Bucket=bucket, Key=key)["Body"].read()
-        except Exception as exc:
-            if _not_found(exc):
-                raise FileNotFoundError(f"not found: {path}") from exc
-            raise
+        with _errors("read", path):
+            return _get_body(bucket, key)
     return _local(path).read_bytes()
 
 
@@ -125,12 +231,8 @@ def size(path: str) -> int:
     """Size in bytes (without reading the content)."""
     if is_s3(path):
         bucket, key = _split(path)
-        try:
+        with _errors("stat", path):
             return int(_client().head_object(Bucket=bucket, Key=key)["ContentLength"])
-        except Exception as exc:
-            if _not_found(exc):
-                raise FileNotFoundError(f"not found: {path}") from exc
-            raise
     return _local(path).stat().st_size
 
 
@@ -157,14 +259,15 @@ def list_files(directory: str, limit: int | None = None) -> list[str]:
     if is_s3(directory):
         bucket, prefix = _split(directory.rstrip("/") + "/")
         out: list[str] = []
-        for page in (
-            _client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-        ):
-            for obj in page.get("Contents", []):
-                if not obj["Key"].rsplit("/", 1)[-1].startswith("."):
-                    out.append(f"s3://{bucket}/{obj['Key']}")
-                if limit and len(out) >= limit:
-                    return sorted(out)
+        with _errors("list", f"s3://{bucket}/{prefix}", missing=False):
+            for page in (
+                _client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            ):
+                for obj in page.get("Contents", []):
+                    if not obj["Key"].rsplit("/", 1)[-1].startswith("."):
+                        out.append(f"s3://{bucket}/{obj['Key']}")
+                    if limit and len(out) >= limit:
+                        return sorted(out)
         return sorted(out)
     root = _local(directory)
     if not root.is_dir():
@@ -177,12 +280,8 @@ def modified_time(path: str) -> datetime:
     """When a file or object was last written (UTC): its mtime, or S3's ``LastModified``."""
     if is_s3(path):
         bucket, key = _split(path)
-        try:
+        with _errors("stat", path):
             return _client().head_object(Bucket=bucket, Key=key)["LastModified"].astimezone(UTC)
-        except Exception as exc:
-            if _not_found(exc):
-                raise FileNotFoundError(f"not found: {path}") from exc
-            raise
     return datetime.fromtimestamp(_local(path).stat().st_mtime, UTC)
 
 
@@ -193,10 +292,12 @@ def list_modified(directory: str) -> dict[str, datetime]:
         return {path: modified_time(path) for path in list_files(directory)}
     bucket, prefix = _split(directory.rstrip("/") + "/")
     out: dict[str, datetime] = {}
-    for page in _client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for obj in page.get("Contents", []):
-            if not obj["Key"].rsplit("/", 1)[-1].startswith("."):
-                out[f"s3://{bucket}/{obj['Key']}"] = obj["LastModified"].astimezone(UTC)
+    with _errors("list", f"s3://{bucket}/{prefix}", missing=False):
+        pages = _client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        for page in pages:
+            for obj in page.get("Contents", []):
+                if not obj["Key"].rsplit("/", 1)[-1].startswith("."):
+                    out[f"s3://{bucket}/{obj['Key']}"] = obj["LastModified"].astimezone(UTC)
     return dict(sorted(out.items()))
 
 
@@ -204,7 +305,8 @@ def remove(path: str) -> None:
     """Delete a file or object if present."""
     if is_s3(path):
         bucket, key = _split(path)
-        _client().delete_object(Bucket=bucket, Key=key)
+        with _errors("delete", path, missing=False):
+            _client().delete_object(Bucket=bucket, Key=key)
         return
     p = _local(path)
     if p.is_file():
@@ -232,6 +334,19 @@ def write_table_atomic(table: pa.Table, path: str) -> str:
     return write_bytes_atomic(buf.getvalue(), path)
 
 
+def _arrow_owned(data: bytes) -> pa.Buffer:
+    """``data`` copied into memory Arrow owns, for Parquet to read from.
+
+    Not ``io.BytesIO``: Parquet's decode tasks on Arrow's thread pool can drop the last reference
+    to the buffers they read after the read returned, and freeing one that wraps Python bytes
+    takes the GIL. A worker that waits for it into interpreter exit is ended by CPython inside a
+    C++ destructor: "terminate called without an active exception", exit 134 (issue 13).
+    """
+    out = pa.BufferOutputStream()
+    out.write(data)
+    return out.getvalue()
+
+
 def read_table(
     path: str, contract: TableContract | None = None, columns: Sequence[str] | None = None
 ) -> pa.Table:
@@ -242,7 +357,7 @@ def read_table(
     """
     try:  # one request or stat: a missing file is found by reading it
         if is_s3(path):
-            source: Any = io.BytesIO(read_bytes(path))
+            source: Any = pa.BufferReader(_arrow_owned(read_bytes(path)))
         elif _local(path).is_file():
             source = str(_local(path))
         else:
@@ -251,6 +366,7 @@ def read_table(
         raise FileNotFoundError(f"partition not found: {path}") from exc
     # ParquetFile, not pq.read_table: a single file needs no dataset discovery (twice as fast)
     with pq.ParquetFile(source) as parquet:
+        file_metadata = parquet.schema_arrow.metadata or {}
         if columns is None:
             table = parquet.read()
         else:
@@ -260,4 +376,8 @@ def read_table(
         if contract is None:
             return table.select([c for c in columns if c in table.column_names])
         contract = replace(contract, schema=pa.schema([contract.schema.field(c) for c in columns]))
-    return conform(contract, table) if contract is not None else table
+    if contract is None:
+        return table
+    # the contract's schema replaces the file's; keep what the writer noted (e.g. the publish id)
+    table = conform(contract, table)
+    return table.replace_schema_metadata({**file_metadata, **(table.schema.metadata or {})})

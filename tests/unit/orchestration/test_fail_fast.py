@@ -6,7 +6,8 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
 from trendscope.orchestration.tasks import failing_fast_on_bad_data
-from trendscope.quality.gate import Failure, ValidationFailedError, ValidationReport
+from trendscope.quality.gate import ValidationFailedError
+from trendscope.quality.results import Failure, ValidationReport
 
 
 def _report() -> ValidationReport:

@@ -13,7 +13,9 @@ from trendscope.config import TrendscopeConfig
 from trendscope.pipeline.ingest import write_posts_in
 from trendscope.pipeline.publish import publish_day
 from trendscope.pipeline.shards import Shard, shard_file
-from trendscope.quality.gate import ValidationFailedError, latest_result, validate_stored
+from trendscope.pipeline.validate import validate_stored
+from trendscope.quality.gate import ValidationFailedError
+from trendscope.quality.results import latest_result
 from trendscope.report.html import build_report
 from trendscope.tables import storage
 from trendscope.tables.paths import partition_path

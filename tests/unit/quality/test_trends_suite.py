@@ -7,12 +7,9 @@ import pyarrow as pa
 import pytest
 
 from trendscope.config import TrendscopeConfig, load_config
-from trendscope.quality.gate import (
-    ValidationFailedError,
-    ValidationReport,
-    audit_and_publish,
-    suite_context,
-)
+from trendscope.quality.context import suite_context
+from trendscope.quality.gate import ValidationFailedError, audit_and_publish
+from trendscope.quality.results import ValidationReport
 from trendscope.tables import storage
 from trendscope.tables.paths import keyed_partition_path
 from trendscope.tables.schemas import TRENDS_DAILY, TableContract, to_table
