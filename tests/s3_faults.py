@@ -215,3 +215,33 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
+
+
+@contextmanager
+def lake_behind_proxy(bucket: str = "lake") -> Iterator[FaultProxy]:
+    """moto with ``bucket``, behind a :class:`FaultProxy` (no faults until a test adds them).
+
+    The test's credentials are set for the duration; the storage module is pointed back at the
+    default endpoint afterwards.
+    """
+    import os
+
+    import boto3
+
+    from trendscope.tables import storage
+
+    saved = {var: os.environ.get(var) for var in CREDENTIALS}
+    os.environ.update(CREDENTIALS)
+    try:
+        with moto_server() as endpoint, FaultProxy(endpoint) as proxy:
+            boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(
+                Bucket=bucket
+            )
+            yield proxy
+    finally:
+        storage.configure(None, None)
+        for var, value in saved.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value

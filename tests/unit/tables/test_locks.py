@@ -7,11 +7,10 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
-import boto3
 import pytest
 
 from pipeline_days import DAY1
-from s3_faults import CREDENTIALS, FaultProxy, moto_server
+from s3_faults import lake_behind_proxy
 from trendscope.tables import locks, storage
 from trendscope.tables.locks import DayLock, DayLockedError, Lease
 
@@ -27,16 +26,8 @@ def test_lock_path_is_exact() -> None:
 @pytest.fixture(scope="module")
 def s3_proxy():
     """moto behind a fault proxy (no faults unless a test asks), with the bucket ``lake``."""
-    mp = pytest.MonkeyPatch()
-    for var, value in CREDENTIALS.items():
-        mp.setenv(var, value)
-    with moto_server() as endpoint, FaultProxy(endpoint) as proxy:
-        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(
-            Bucket="lake"
-        )
+    with lake_behind_proxy() as proxy:
         yield proxy
-    storage.configure(None, None)
-    mp.undo()
 
 
 @pytest.fixture(params=["local", "s3"])

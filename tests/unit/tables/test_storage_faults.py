@@ -9,11 +9,10 @@ from __future__ import annotations
 import re
 import time
 
-import boto3
 import pytest
 
 from pipeline_days import DAY1, REPO, drop_photos
-from s3_faults import CREDENTIALS, FaultProxy, free_port, moto_server
+from s3_faults import FaultProxy, free_port, lake_behind_proxy
 from trendscope.config import load_config
 from trendscope.pipeline.run import run_step
 from trendscope.pipeline.runs import read_runs
@@ -27,16 +26,8 @@ S3 = "s3://lake"
 
 @pytest.fixture(scope="module")
 def proxy() -> FaultProxy:
-    mp = pytest.MonkeyPatch()
-    for var, value in CREDENTIALS.items():
-        mp.setenv(var, value)
-    with moto_server() as endpoint, FaultProxy(endpoint) as proxy:
-        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(
-            Bucket="lake"
-        )
+    with lake_behind_proxy() as proxy:
         yield proxy
-    storage.configure(None, None)
-    mp.undo()
 
 
 @pytest.fixture
