@@ -69,8 +69,8 @@ def audit_and_publish(
             log.error("not published, staged data kept for inspection:\n%s", r.summary())
         raise ValidationFailedError(_combined(failed))
     _publish(root, items)
-    for path in staged:
-        storage.remove(path)
+    for path in staged:  # the partition's staging folder, with what a killed writer left there
+        storage.remove_tree(path.rsplit("/", 1)[0])
     return reports
 
 

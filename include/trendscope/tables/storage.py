@@ -17,6 +17,7 @@ naming the operation and the ``s3://bucket/key``; a missing object stays ``FileN
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import random
@@ -215,7 +216,21 @@ def write_bytes_atomic(data: bytes, path: str) -> str:
     finally:
         if tmp.exists():
             tmp.unlink()
+    _drop_stale_temps(target)
     return str(target)
+
+
+STALE_TEMP_S = 3600.0
+
+
+def _drop_stale_temps(target: Path) -> None:
+    """Remove temp files of ``target`` that a killed writer left (older than an hour: a writer
+    still busy with one is never that slow)."""
+    cutoff = time.time() - STALE_TEMP_S
+    for leftover in target.parent.glob(f".{target.name}.*.tmp"):
+        with contextlib.suppress(FileNotFoundError):
+            if leftover.stat().st_mtime < cutoff:
+                leftover.unlink()
 
 
 def read_bytes(path: str) -> bytes:
