@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 import os
-import socket
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from pipeline_days import DAY1
+from s3_faults import CREDENTIALS, moto_server
 from trendscope.pipeline.runs import Attempt, read_runs
 from trendscope.tables import storage
-
-CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "test-key",
-    "AWS_SECRET_ACCESS_KEY": "test-secret",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
 
 
 def test_local_times_are_the_files_mtime_in_utc(tmp_path) -> None:
@@ -40,20 +34,12 @@ def test_local_times_are_the_files_mtime_in_utc(tmp_path) -> None:
 @pytest.fixture
 def s3_endpoint(monkeypatch):
     """A real S3 API server on localhost (moto) with the bucket ``lake``; storage pointed at it."""
-    from moto.server import ThreadedMotoServer
-
     for var, value in CREDENTIALS.items():
         monkeypatch.setenv(var, value)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    storage.configure(endpoint, "us-east-1")
-    storage._client().create_bucket(Bucket="lake")
-    yield endpoint
-    server.stop()
+    with moto_server() as endpoint:
+        storage.configure(endpoint, "us-east-1")
+        storage._client().create_bucket(Bucket="lake")
+        yield endpoint
     storage.configure(None, None)
 
 
