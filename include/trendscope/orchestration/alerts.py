@@ -376,7 +376,10 @@ def digest_message(day: date, rows: Sequence[DigestRow], report_url: str | None 
 
 
 def read_trends_day(
-    config: TrendscopeConfig, day: date, locations: Sequence[str] | None = None
+    config: TrendscopeConfig,
+    day: date,
+    locations: Sequence[str] | None = None,
+    columns: Sequence[str] = _DIGEST_COLUMNS,
 ) -> list[dict[str, Any]]:
     """The published ``trends_daily`` rows of ``day`` (every location, or ``locations``)."""
     from trendscope.tables import storage
@@ -387,7 +390,7 @@ def read_trends_day(
     for slug in locations or config.location_slugs:
         path = partition_path(config.data_root, TRENDS_DAILY.name, slug, day)
         try:
-            rows += storage.read_table(path, TRENDS_DAILY, _DIGEST_COLUMNS).to_pylist()
+            rows += storage.read_table(path, TRENDS_DAILY, columns).to_pylist()
         except FileNotFoundError:  # a day without posts publishes no trends
             continue
     return rows

@@ -109,23 +109,8 @@ def run_days(
 def print_rising(config: TrendscopeConfig, days: Sequence[date]) -> None:
     """Every label-day flagged rising or falling over ``days``, for all locations."""
     from trendscope.display import format_rows
-    from trendscope.tables import storage
-    from trendscope.tables.paths import partition_path
-    from trendscope.tables.schemas import TRENDS_DAILY
+    from trendscope.orchestration.alerts import read_trends_day
 
-    rows = []
-    for slug in config.location_slugs:
-        for day in days:
-            path = partition_path(config.data_root, TRENDS_DAILY.name, slug, day)
-            if storage.exists(path):
-                rows += [
-                    r
-                    for r in storage.read_table(path).to_pylist()
-                    if r["trend"] in ("rising", "falling")
-                ]
-    rows.sort(
-        key=lambda r: (r["location"], r["date"], r["trend"] != "rising", r["kind"], r["label"])
-    )
     cols = [
         "location",
         "date",
@@ -139,6 +124,15 @@ def print_rising(config: TrendscopeConfig, days: Sequence[date]) -> None:
         "top_author_share",
         "p_adjusted",
     ]
+    rows = [
+        r
+        for day in days
+        for r in read_trends_day(config, day, columns=cols)
+        if r["trend"] in ("rising", "falling")
+    ]
+    rows.sort(
+        key=lambda r: (r["location"], r["date"], r["trend"] != "rising", r["kind"], r["label"])
+    )
     print(f"\nRising and falling, {days[0]} to {days[-1]} (vs each day's trailing baseline)")
     print(format_rows(rows, cols) if rows else "(nothing significant)")
 
