@@ -12,6 +12,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from trendscope.cli.args import _age, _common, _config, _date, _run_id
 from trendscope.config import ConfigError, TrendscopeConfig, load_config
 
 if TYPE_CHECKING:
@@ -20,47 +21,6 @@ if TYPE_CHECKING:
     from trendscope.trends.explain import Explanation
 
 log = logging.getLogger("trendscope")
-
-
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
-
-
-def _common(p: argparse.ArgumentParser, *, location: bool = True) -> None:
-    p.add_argument("--config", help="config YAML (default: include/config/trendscope.yaml)")
-    p.add_argument("--data-dir", help="data root holding tables/ and staging/ (overrides data_dir)")
-    if location:
-        p.add_argument("--location", required=True, help="location slug from the config")
-        p.add_argument("--date", required=True, type=_date, help="day to process, YYYY-MM-DD")
-
-
-def _age(text: str) -> timedelta:
-    from trendscope.pipeline.gc import parse_age
-
-    try:
-        return parse_age(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _run_id(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--run-id", help="the Airflow run id, recorded with each step attempt in the runs table"
-    )
-
-
-def _config(args: argparse.Namespace) -> TrendscopeConfig:
-    overrides = {}
-    if getattr(args, "data_dir", None):
-        overrides["data_dir"] = args.data_dir
-    if getattr(args, "source_dir", None):
-        overrides["source.path"] = args.source_dir
-    if getattr(args, "models_dir", None):
-        overrides["models_dir"] = args.models_dir
-    return load_config(args.config, overrides=overrides)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -221,7 +181,20 @@ def build_parser() -> argparse.ArgumentParser:
         "unlock", help="break a location-day's lease (a dead run's; a live run would interleave)"
     )
     _common(p)
+    for module in _extensions():
+        module.register(sub)
     return parser
+
+
+def _extensions() -> list:
+    """Subcommand modules beside this one; each has ``register(sub)`` and ``HANDLERS``."""
+    import importlib
+
+    return [importlib.import_module(f"trendscope.cli.{name}") for name in EXTENSIONS]
+
+
+#: Modules of ``trendscope.cli`` that add subcommands (kept light: heavy imports inside handlers).
+EXTENSIONS: tuple[str, ...] = ()
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -842,6 +815,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "bench": _cmd_bench,
         "unlock": _cmd_unlock,
     }
+    for module in _extensions():
+        handlers.update(module.HANDLERS)
     try:
         return handlers[args.command](args)
     except ConfigError as exc:
