@@ -51,6 +51,16 @@ $(STAMP): requirements.txt pyproject.toml
 			echo "      Install as root: apt-get install postgresql." >&2; \
 		fi; \
 	fi
+	@# real labelled product photos (Fashion-MNIST) for the training tests, benchmark and demo
+	@if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "Installing dataset-fashion-mnist (apt-get) for the classifier training tests ..."; \
+			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q dataset-fashion-mnist; \
+		else \
+			echo "NOTE: Fashion-MNIST not found; the training tests and benchmark need it." >&2; \
+			echo "      Install as root: apt-get install dataset-fashion-mnist." >&2; \
+		fi; \
+	fi
 	touch $@
 
 setup: $(STAMP)

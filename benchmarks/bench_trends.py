@@ -51,7 +51,9 @@ import pyarrow as pa
 import pyarrow.feather as feather
 
 import trendscope
+from trendscope.config import load_config
 from trendscope.tables import storage
+from trendscope.tables.commit import read_together
 from trendscope.tables.paths import partition_path, table_glob
 from trendscope.tables.published import DETECTION_COLUMNS, IMAGE_COLUMNS, empty_days, read_days
 from trendscope.tables.schemas import DETECTIONS, IMAGES
@@ -168,15 +170,34 @@ def product_read(
     return read_days(root, location, [*window_days(day, params.window_days), day])
 
 
+def two_table_read(root: str, location: str, day: date, params: TrendParams) -> int:
+    """A diagnostic, not a reader: the same days through ``read_together`` with ``images`` and
+    ``detections`` only, once each, i.e. what the product reader costs when it does not first
+    look for a ``colors`` partition that days published before colours do not have."""
+    specs = [(IMAGES, IMAGE_COLUMNS), (DETECTIONS, [*DETECTION_COLUMNS, "detection"])]
+    rows = 0
+    for d in [*window_days(day, params.window_days), day]:
+        try:
+            rows += read_together(root, location, d, specs)[0].num_rows
+        except FileNotFoundError:
+            continue
+    return rows
+
+
 def naive_read(
     root: str, location: str, day: date, params: TrendParams
 ) -> tuple[pa.Table, pa.Table]:
-    """Scan every file of each table and filter on location and date."""
+    """Scan every file of each table and filter on location and date.
+
+    The product reader's columns that the history's files lack (``colour``, from ``colors``
+    partitions this history does not have) are null, as the product reader gives them.
+    """
     first = day - timedelta(days=params.window_days)
     out = []
     for contract, columns, empty in zip(
         (IMAGES, DETECTIONS), (IMAGE_COLUMNS, DETECTION_COLUMNS), empty_days(), strict=True
     ):
+        missing = [f for f in empty.schema if f.name not in columns]
         sql = (
             f"SELECT {', '.join(columns)} FROM read_parquet($glob, hive_partitioning = false) "
             "WHERE location = $loc AND date BETWEEN $first AND $day"
@@ -187,6 +208,8 @@ def naive_read(
             table = con.sql(sql, params=query | {"day": day}).to_arrow_table()
         finally:
             con.close()
+        for field in missing:
+            table = table.append_column(field, pa.nulls(table.num_rows, field.type))
         out.append(table.cast(empty.schema))
     return out[0], out[1]
 
@@ -272,20 +295,28 @@ def machine() -> dict[str, Any]:
 def _json_path(arg: str | None) -> Path:
     if arg:
         return Path(arg)
-    path, n = RESULTS / f"trends-{date.today()}.json", 1
-    while path.exists():  # every recorded run is kept
-        n += 1
-        path = RESULTS / f"trends-{date.today()}-{n}.json"
-    return path
+    # every recorded run is kept: numbered after the day's last one (some numbers were
+    # never kept, and a new run must not take an old run's name)
+    stem = f"trends-{date.today()}"
+    taken = [
+        1 if p.stem == stem else int(p.stem.rsplit("-", 1)[1])
+        for p in RESULTS.glob(f"{stem}*.json")
+    ]
+    n = max(taken, default=0) + 1
+    return RESULTS / (f"{stem}.json" if n == 1 else f"{stem}-{n}.json")
 
 
 def measure(root: str, days: int, repeat: int, baseline_src: str | None) -> dict[str, Any]:
     """Time the phases on ``loc-00``'s last day; the raw report (without the spec)."""
-    params, load_before = TrendParams(), os.getloadavg()
+    # the trends step's own parameters: the shipped config's ``trends`` section
+    trends = load_config().trends
+    params, scenes = TrendParams.from_config(trends), trends.include_scenes
+    load_before = os.getloadavg()
     location, day = _location(0), START + timedelta(days=days - 1)
     images, detections = product_read(root, location, day, params)
-    result = trends_for_day(images, detections, day, params)  # warm-up: imports, DuckDB, cache
+    result = trends_for_day(images, detections, day, params, scenes)  # warm-up: imports, cache
     phases: dict[str, list[float]] = {"read": [], "compute": [], "naive_read": []}
+    phases["read_two_tables"] = []  # diagnostic: see two_table_read
     if baseline_src:
         phases["old_compute"] = []
     old: dict[str, Any] = {}
@@ -295,8 +326,11 @@ def measure(root: str, days: int, repeat: int, baseline_src: str | None) -> dict
             feather.write_feather(table, path)
         for _ in range(repeat):  # phases interleaved, so a busy moment hits all of them
             images, detections = _timed(phases["read"], product_read, root, location, day, params)
-            result = _timed(phases["compute"], trends_for_day, images, detections, day, params)
+            result = _timed(
+                phases["compute"], trends_for_day, images, detections, day, params, scenes
+            )
             naive = _timed(phases["naive_read"], naive_read, root, location, day, params)
+            _timed(phases["read_two_tables"], two_table_read, root, location, day, params)
             if baseline_src:
                 old = baseline(baseline_src, frames, day)
                 phases["old_compute"].append(old["seconds"])
@@ -306,7 +340,7 @@ def measure(root: str, days: int, repeat: int, baseline_src: str | None) -> dict
         "when": datetime.now().isoformat(timespec="seconds"),
         "location": location,
         "day": day.isoformat(),
-        "params": asdict(params),
+        "params": asdict(params) | {"include_scenes": scenes},
         "code": code(),
         "machine": machine() | {"load_avg_before": load_before},
         "input_rows": {"images": images.num_rows, "detections": detections.num_rows},
@@ -314,7 +348,7 @@ def measure(root: str, days: int, repeat: int, baseline_src: str | None) -> dict
         "median": median,
         "rows": result.num_rows,
         "rising": _rising(result),
-        "naive_same_result": same_table(result, trends_for_day(*naive, day, params)),
+        "naive_same_result": same_table(result, trends_for_day(*naive, day, params, scenes)),
         "target_s": 0.5,
         "target_met": median["total"] <= 0.5,
     }

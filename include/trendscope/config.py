@@ -32,6 +32,7 @@ DEFAULT_CONFIG_PATH = PROJECT_ROOT / "include" / "config" / "trendscope.yaml"
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _DNS_LABEL = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"
+_MODEL_REF = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}@[1-9][0-9]*$")  # a registry NAME@V
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
@@ -151,9 +152,23 @@ class DetectorConfig(_Strict):
     max_detections: int = Field(default=100, gt=0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
+    @model_validator(mode="after")
+    def _registered_needs_ultralytics(self) -> DetectorConfig:
+        if self.registered and self.backend != "ultralytics":
+            raise ValueError(
+                f"weights: {self.weights!r} names a registered detector (trained with "
+                "`trendscope train-detector`), which needs backend: ultralytics"
+            )
+        return self
+
+    @property
+    def registered(self) -> str | None:
+        """``NAME@V`` when ``weights`` names a model in the registry, else None (a file)."""
+        return self.weights if _MODEL_REF.match(self.weights) else None
+
     @property
     def model_name(self) -> str:
-        return self.name or Path(self.weights).stem
+        return self.name or self.registered or Path(self.weights).stem
 
 
 class ClassifierConfig(_Strict):
@@ -169,14 +184,35 @@ class TargetConfig(_Strict):
     """A detector class users care about, cropped and classified into fine labels.
 
     ``fine_labels`` maps each fine label to the ImageNet class names whose probabilities it sums;
-    a plain list means each ImageNet name is its own fine label.
+    a plain list means each ImageNet name is its own fine label. ``classifier`` instead names a
+    model trained for this target and kept in the registry (``NAME@VERSION``, see
+    docs/training.md): its own label list gives the fine labels.
     """
 
     crop_threshold: Probability = 0.5
     fine_threshold: Probability = 0.2
     min_crop_pixels: int = Field(default=24, ge=1)
     crop_padding: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05
-    fine_labels: dict[str, list[str]]
+    fine_labels: dict[str, list[str]] = Field(default_factory=dict)
+    classifier: str | None = None  # a registered classifier, NAME@VERSION
+
+    @field_validator("classifier")
+    @classmethod
+    def _model_ref(cls, v: str | None) -> str | None:
+        if v is not None and not _MODEL_REF.match(v):
+            raise ValueError(
+                f"{v!r} is not NAME@VERSION of a registered model (e.g. cat-breeds@3; see "
+                "`trendscope models list`)"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _labels_or_model(self) -> TargetConfig:
+        if not self.fine_labels and self.classifier is None:
+            raise ValueError(
+                "fine_labels: needs at least one fine label (or a registered classifier)"
+            )
+        return self
 
     @field_validator("fine_labels", mode="before")
     @classmethod
@@ -228,6 +264,24 @@ class TrendsConfig(_Strict):
     weekly_rhythm: bool = True  # judge a day against its weekday when the window allows it
     weekly_min_weeks: int = Field(default=3, ge=1)  # baseline days of the same weekday needed
     recent_days: int = Field(default=4, ge=1, le=14)  # also test the last N days pooled (1: off)
+    importance_weighted: bool = False  # trends_daily.weighted_share from the tags' importance
+
+
+class EngagementConfig(_Strict):
+    """Engagement (likes / followers) per label (``trendscope.trends.engagement``), in trends."""
+
+    enabled: bool = True  # off: no engagement table
+    window_days: int = Field(default=7, ge=2, le=366)  # the multi-day window beside the day
+    min_posts: int = Field(default=5, ge=1)  # fewest rated posts with and without a label to test
+
+
+class RegistryConfig(_Strict):
+    """The model registry (``trendscope.models.registry``): trained models and their versions.
+
+    ``root`` defaults to ``<data_dir>/registry``, so pods that reach the data reach it too.
+    """
+
+    root: str = "data/registry"  # a local folder or s3://bucket/prefix
 
 
 class DedupConfig(_Strict):
@@ -253,6 +307,16 @@ class AnalyzeConfig(_Strict):
     workers: int = Field(
         default=2, ge=1, le=64
     )  # batches analysed at once; model threads = cores / workers
+
+
+class ColoursConfig(_Strict):
+    """Dominant colours of each cropped target (``trendscope.vision.colours``), in analyze."""
+
+    enabled: bool = True  # off: no colors rows, no colour trends
+    clusters: int = Field(default=4, ge=3, le=5)  # k of the k-means in CIELAB
+    side: int = Field(default=24, ge=8, le=256)  # the box is shrunk to this many pixels a side
+    iterations: int = Field(default=10, ge=1, le=100)  # at most this many k-means iterations
+    method: Literal["centre", "grabcut"] = "centre"  # object pixels: centre weights or GrabCut
 
 
 class StorageConfig(_Strict):
@@ -388,11 +452,14 @@ class TrendscopeConfig(_Strict):
     detector: DetectorConfig = DetectorConfig()
     classifier: ClassifierConfig = ClassifierConfig()
     targets: dict[str, TargetConfig] = Field(default_factory=dict)
+    registry: RegistryConfig = RegistryConfig()
     scenes: ScenesConfig = ScenesConfig()
     trends: TrendsConfig = TrendsConfig()
+    engagement: EngagementConfig = EngagementConfig()
     dedup: DedupConfig = DedupConfig()
     quality: QualityConfig = QualityConfig()
     analyze: AnalyzeConfig = AnalyzeConfig()
+    colours: ColoursConfig = ColoursConfig()
     storage: StorageConfig = StorageConfig()
     locks: LocksConfig = LocksConfig()
     retention: RetentionConfig = RetentionConfig()
@@ -435,6 +502,28 @@ class TrendscopeConfig(_Strict):
         ]
         if local:
             raise ValueError("; ".join(local))
+        return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _registry_beside_the_data(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            registry = data.get("registry") or {}
+            if isinstance(registry, dict) and not registry.get("root"):
+                root = f"{str(data.get('data_dir') or 'data').rstrip('/')}/registry"
+                data = {**data, "registry": {**registry, "root": root}}
+        return data
+
+    @model_validator(mode="after")
+    def _pods_reach_the_registry(self) -> TrendscopeConfig:
+        used = [f"targets.{n}.classifier" for n, t in self.targets.items() if t.classifier]
+        if self.detector.registered:
+            used.append("detector.weights")
+        if self.executor == "kubernetes" and used and not self.registry.root.startswith("s3://"):
+            raise ValueError(
+                f"registry.root: {self.registry.root!r} is not an s3:// path; executor "
+                f"kubernetes needs one the pods can reach ({', '.join(used)} name a model in it)"
+            )
         return self
 
     # --- resolved paths -------------------------------------------------------------------
@@ -530,7 +619,10 @@ def load_config(
     environ = os.environ if environ is None else environ
     cfg_path = Path(path) if path else config_path(environ)
     try:
-        raw = yaml.safe_load(cfg_path.read_text(encoding="utf-8")) or {}
+        # libyaml's safe loader when built in: the DAG files load this at every parse, and the
+        # pure-Python one takes 0.5 s for 500 locations
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        raw = yaml.load(cfg_path.read_text(encoding="utf-8"), Loader=loader) or {}
     except FileNotFoundError as exc:
         raise ConfigError(f"config file not found: {cfg_path}") from exc
     except yaml.YAMLError as exc:

@@ -18,6 +18,10 @@ and ``zz-repost-<name>``, an exact byte copy of that day's first post, on day 3
 (``"expect": "duplicate"``). The output depends only on the arguments: the same call writes the
 same bytes.
 
+Manifest posts carry ``likes`` and ``followers`` with a planted engagement effect: posts showing a
+cat earn about twice the likes per follower of the others (:func:`_engagement`), so the
+``engagement`` table and the "insta-bae" regression have something true to find.
+
 Each ``ground_truth.jsonl`` line holds ``file`` (relative to the root), ``form`` (``manifest`` or
 ``directory``), ``location``, ``date`` (local), ``taken_at`` (local, with offset), ``post_id``,
 ``expect`` (``ok``, ``quarantined`` or ``duplicate``), ``sha256``, ``bytes`` and, for images,
@@ -109,6 +113,9 @@ _TAGS = {
     "bus": ["bus", "commute"],
     "plain": ["travel", "view"],
 }
+ENGAGED_LABEL = "cat"
+"""Posts showing it earn about :data:`ENGAGEMENT_LIFT` times the engagement of the others."""
+ENGAGEMENT_LIFT = 2.0
 _AUTHORS = ("mika.photo", "tokyo_walker", "ren_k", "hinata.snaps", "yuki_travels", "aoi_daily")
 _ERROR_PAGE = (
     b"<!DOCTYPE html>\n<html><head><title>403 Forbidden</title></head>\n"
@@ -530,18 +537,39 @@ def _manifest_line(
     tags = [slug, *_TAGS.get(kind, [])]
     captions = _CAPTIONS.get(kind, _CAPTIONS["plain"])
     image = record["file"].split("/", 1)[1]  # relative to the manifest's directory
+    author = _AUTHORS[(number + int(rng.integers(len(_AUTHORS)))) % len(_AUTHORS)]
     return {
         "post_id": record["post_id"],
         "image": image,
         "location": slug,
         "taken_at": stamp.isoformat(timespec="seconds"),
-        "author": _AUTHORS[(number + int(rng.integers(len(_AUTHORS)))) % len(_AUTHORS)],
+        "author": author,
         "caption": f"{captions[int(rng.integers(len(captions)))]} #{' #'.join(tags)}",
         "hashtags": tags,
-        "likes": int(rng.lognormal(3.5, 1.0)),
-        "followers": int(rng.lognormal(7.0, 1.5)),
+        **_engagement(record, author, rng),
         "source_url": f"https://social.example/p/{record['post_id']}",
     }
+
+
+def author_followers(author: str) -> int:
+    """An author's follower count: heavy-tailed across authors (log-normal, median about 1,800),
+    the same on every run."""
+    return max(50, int(_stream(0, author, "followers").lognormal(7.5, 1.3)))
+
+
+def _engagement(record: dict[str, Any], author: str, rng: np.random.Generator) -> dict[str, int]:
+    """A post's ``likes`` and ``followers`` with the planted relationship: the engagement rate
+    (likes / followers) is about 4% at 1,000 followers, lower for larger accounts, times
+    :data:`ENGAGEMENT_LIFT` when the post shows :data:`ENGAGED_LABEL`, times log-normal noise.
+
+    Draws exactly two normals from ``rng``, as the post stream always has (the composed posts
+    do not change).
+    """
+    noise, drift = rng.standard_normal(), rng.standard_normal()
+    followers = max(1, round(author_followers(author) * math.exp(0.02 * drift)))
+    lift = ENGAGEMENT_LIFT if any(o["label"] == ENGAGED_LABEL for o in record["objects"]) else 1.0
+    rate = 0.04 * (followers / 1000) ** -0.2 * lift * math.exp(0.35 * noise)
+    return {"likes": round(followers * rate), "followers": followers}
 
 
 def _hostile(

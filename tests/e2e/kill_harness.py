@@ -29,10 +29,12 @@ from typing import Any
 import pyarrow.parquet as pq
 
 PHASES = ("ingest", "analyze", "publish", "trends")
-TABLES = ("images", "detections", "trends_daily")
+TABLES = ("images", "detections", "colors", "tags", "trends_daily")
 KEYS = {  # what identifies a row of each table
     "images": ("source_uri",),
     "detections": ("image_id", "detection"),
+    "colors": ("image_id", "detection", "rank"),
+    "tags": ("image_id", "kind", "tag"),
     "trends_daily": ("kind", "label", "fine_label"),
 }
 
@@ -113,10 +115,12 @@ def _phase_ends(data: Path, location: str, day: date, started_wall: float) -> di
 def _whole(data: Path, location: str, day: date) -> list[str]:
     """What a reader would get that is not one version of the day (empty: all is well)."""
     from trendscope.tables.commit import InconsistentDayError, read_together
-    from trendscope.tables.schemas import DETECTIONS, IMAGES
+    from trendscope.tables.schemas import COLORS, DETECTIONS, IMAGES, TAGS
 
     try:
-        read_together(str(data), location, day, [(IMAGES, None), (DETECTIONS, None)])
+        read_together(
+            str(data), location, day, [(t, None) for t in (IMAGES, DETECTIONS, COLORS, TAGS)]
+        )
     except FileNotFoundError:
         return []  # nothing published yet: fine
     except InconsistentDayError as exc:

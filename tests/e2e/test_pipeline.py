@@ -90,10 +90,22 @@ def test_run_a_location_day(e2e_config, capsys, monkeypatch) -> None:
     assert trends[("object", "person", None)]["images"] >= 3  # astronaut, bus, zidane
     assert cat_row["trend"] == "insufficient"  # 6 images cannot make a trend
 
+    # the cropped cat's colours (a brown tabby), its colour trend row, and the image's tags
+    colours = [c for c in _table(e2e_config, "colors", "shibuya") if c["label"] == "cat"]
+    assert colours and {c["detection"] for c in colours} == {cat_dets[0]["detection"]}
+    assert min(colours, key=lambda c: c["rank"])["family"] == "brown"
+    assert sum(c["fraction"] for c in colours) == pytest.approx(1.0)
+    assert trends[("colour", "cat/brown", None)]["images"] == 1
+    assert "cat/brown" in out  # `trendscope run` prints the colour rows
+    tags = [t for t in _table(e2e_config, "tags", "shibuya") if t["image_id"] == cat["image_id"]]
+    assert {(t["kind"], t["tag"]) for t in tags} >= {("object", "cat"), ("scene", "cat")}
+    assert max(t["importance"] for t in tags) == 1.0
+
     # re-running the day replaces its partitions: same rows, no duplicates
-    before = {t: _table(e2e_config, t, "shibuya") for t in ("images", "detections", "trends_daily")}
+    tables = ("images", "detections", "colors", "tags", "trends_daily")
+    before = {t: _table(e2e_config, t, "shibuya") for t in tables}
     _run(e2e_config, "shibuya", capsys)
-    after = {t: _table(e2e_config, t, "shibuya") for t in ("images", "detections", "trends_daily")}
+    after = {t: _table(e2e_config, t, "shibuya") for t in tables}
     assert after == before
 
 

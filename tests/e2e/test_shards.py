@@ -19,7 +19,7 @@ pytestmark = pytest.mark.e2e
 def _published(config) -> dict[str, list[dict]]:
     return {
         t: pq.read_table(partition_path(config.data_root, t, "shibuya", DAY)).to_pylist()
-        for t in ("images", "detections", "trends_daily")
+        for t in ("images", "detections", "colors", "tags", "trends_daily")
     }
 
 

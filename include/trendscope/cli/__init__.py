@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--label", required=True, help="COCO label (objects) or scene category")
     p.add_argument("--fine-label", help="one fine label of the object label (e.g. tabby)")
-    p.add_argument("--kind", choices=["object", "scene"], default="object")
+    p.add_argument("--kind", choices=["object", "scene", "colour"], default="object")
     p.add_argument("--json", action="store_true", help="print the explanation as JSON")
 
     p = sub.add_parser("rollup", help="compute trends_weekly/trends_monthly of a location-period")
@@ -164,15 +164,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="config YAML (models_dir)")
     p.add_argument("--models-dir", help="where to put the models (overrides models_dir)")
 
-    p = sub.add_parser("bench", help="measure decode, models, pipeline and the naive way")
+    p = sub.add_parser("bench", help="time the analyze step against its decode and model ceilings")
     p.add_argument("--images", type=int, default=500)
-    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--device", choices=["cpu", "cuda"], help="default: the config's devices")
     p.add_argument("--json", help="write the results as JSON here")
     p.add_argument("--workdir", default="/tmp/trendscope-bench-pipeline", help="images cache")
     p.add_argument(
         "--memory", action="store_true", help="only the pipeline, streaming N images: peak RSS"
     )
-    p.add_argument("--config")
+    p.add_argument("--config", help="config YAML: its models, batch_size, analyze.workers ...")
 
     p = sub.add_parser("check-config", help="validate the config and print it")
     p.add_argument("--config")
@@ -194,7 +194,7 @@ def _extensions() -> list:
 
 
 #: Modules of ``trendscope.cli`` that add subcommands (kept light: heavy imports inside handlers).
-EXTENSIONS: tuple[str, ...] = ()
+EXTENSIONS: tuple[str, ...] = ("insights", "detector", "training")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -240,7 +240,8 @@ def _trend_order(r: dict) -> tuple:
 
 
 def _print_trend_rows(rows: list[dict], top: int) -> None:
-    """Objects, fine labels and scenes of one location-day/period: rising first, then by rank."""
+    """Objects, fine labels, scenes and colours of one location-day/period: rising first, then
+    by rank."""
     from trendscope.display import format_rows
 
     cols = ["label", "images", "authors", "top_share", "share", "baseline", "expected"]
@@ -273,6 +274,15 @@ def _print_trend_rows(rows: list[dict], top: int) -> None:
     scenes = sorted((r for r in rows if r["kind"] == "scene"), key=_trend_order)
     if scenes:
         print("\nScenes\n" + format_rows(scenes, cols))
+    colours = sorted(
+        (r for r in rows if r["kind"] == "colour"),
+        key=lambda r: (r["label"].split("/")[0], *_trend_order(r)),
+    )
+    if colours:
+        print(
+            "\nColours of targets (label/dominant colour family of each object)\n"
+            + format_rows(colours, cols)
+        )
 
 
 def print_trends(config: TrendscopeConfig, location: str, day: date, top: int = 15) -> int:
@@ -766,8 +776,11 @@ def _cmd_k8s_pod(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     from trendscope.bench import main as bench_main
 
-    load_config(args.config)
-    return bench_main(args.images, args.device, args.json, args.workdir, args.memory)
+    if args.images < 1:
+        print("error: --images must be at least 1", file=sys.stderr)
+        return 2
+    config = load_config(args.config)
+    return bench_main(args.images, args.device, args.json, args.workdir, args.memory, config)
 
 
 def _cmd_check(args: argparse.Namespace) -> int:

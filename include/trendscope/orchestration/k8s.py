@@ -44,7 +44,9 @@ def pod_config_yaml(config: TrendscopeConfig) -> str:
     """
     data = config.model_dump(mode="json", exclude={"kubernetes"})
     data["executor"] = "local"
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    # libyaml's emitter when built in (the same text; the DAG file hashes this at every parse)
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return yaml.dump(data, Dumper=dumper, sort_keys=False, allow_unicode=True)
 
 
 def config_map_name(config: TrendscopeConfig) -> str:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 
 from trendscope.cli import print_period_trends, print_status, print_trends
+from trendscope.cli.insights import print_colour_trends, print_engagement_summary
 from trendscope.config import TrendscopeConfig, load_config
 from trendscope.orchestration.dag_settings import ROLLUP_DAG_ID
 from trendscope.tables import storage
@@ -147,8 +148,8 @@ def _week_path(config: TrendscopeConfig, location: str, day: date) -> str:
 
 
 def print_summary(config: TrendscopeConfig, days: Sequence[date]) -> None:
-    """The last day's trend tables, the period's rising/falling labels, the status grid, and where
-    the tables are."""
+    """The last day's trend tables, the period's rising/falling labels, the last day's colours and
+    engagement lifts, the status grid, and where the tables are."""
     from trendscope.pipeline.status import status_grid
 
     for slug in config.location_slugs:
@@ -156,6 +157,8 @@ def print_summary(config: TrendscopeConfig, days: Sequence[date]) -> None:
         if storage.exists(_week_path(config, slug, days[-1])):
             print_period_trends(config, slug, days[-1], "week", top=8)
     print_rising(config, days)
+    print_colour_trends(config, days[-1])
+    print_engagement_summary(config, days[-1])
     print()
     print_status(status_grid(config, min(days), max(days)), config.data_root)
     print(

@@ -10,7 +10,7 @@ import logging
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date
 from itertools import islice
 from typing import TypeVar
@@ -24,7 +24,14 @@ from trendscope.pipeline.result import StepResult
 from trendscope.pipeline.shards import Shard, shard_file
 from trendscope.tables import storage
 from trendscope.tables.paths import partition_path
-from trendscope.tables.schemas import DETECTIONS, IMAGES, STATUS_OK, STATUS_QUARANTINED, to_table
+from trendscope.tables.schemas import (
+    COLORS,
+    DETECTIONS,
+    IMAGES,
+    STATUS_OK,
+    STATUS_QUARANTINED,
+    to_table,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -49,10 +56,14 @@ class _BatchResult:
     rows: list[list[dict]]
 
 
-def _analyze_batch(
-    batch: list[int], images: list[dict], config: TrendscopeConfig, analyzer: Analyzer
-) -> _BatchResult:
-    """Read, decode and analyze one batch of images, all in the calling thread."""
+def decode_batch(
+    batch: list[int], images: list[dict], config: TrendscopeConfig
+) -> tuple[list[tuple[int, Exception]], list[tuple[int, tuple[int, int]]], list[np.ndarray]]:
+    """Read and decode one batch for the models: failures, ``(index, full size)`` and pixels.
+
+    The analyze step's own read and decode, also what ``trendscope bench`` times as its decode
+    floor and decodes beforehand for its model-only ceiling.
+    """
     failed: list[tuple[int, Exception]] = []
     decoded: list[tuple[int, tuple[int, int]]] = []
     pixels: list[np.ndarray] = []
@@ -67,6 +78,14 @@ def _analyze_batch(
             continue
         decoded.append((i, full))
         pixels.append(px)
+    return failed, decoded, pixels
+
+
+def _analyze_batch(
+    batch: list[int], images: list[dict], config: TrendscopeConfig, analyzer: Analyzer
+) -> _BatchResult:
+    """Read, decode and analyze one batch of images, all in the calling thread."""
+    failed, decoded, pixels = decode_batch(batch, images, config)
     if not pixels:
         return _BatchResult(failed, decoded, [], [])
     scenes, rows = analyzer.analyze(pixels, [full for _, full in decoded])
@@ -97,6 +116,22 @@ def _batches(indices: list[int], size: int) -> Iterator[list[int]]:
         yield indices[start : start + size]
 
 
+def run_batches(fn: Callable[[T], R], batches: list[T], config: TrendscopeConfig) -> Iterator[R]:
+    """``fn`` over ``batches`` as the analyze step runs them: ``analyze.workers`` at once, in
+    order (``trendscope bench`` runs its ceilings through this too)."""
+    return _in_order(fn, batches, config.analyze.workers)
+
+
+def staged_batches(
+    config: TrendscopeConfig, location: str, day: date, shard: Shard
+) -> tuple[list[dict], list[list[int]]]:
+    """The staged ``images`` rows of a location-day and the shard's ok ones in model batches."""
+    images_path = partition_path(config.data_root, IMAGES.name, location, day, area="staging")
+    images = storage.read_table(images_path, IMAGES).to_pylist()
+    todo = shard.take([i for i, r in enumerate(images) if r["status"] == STATUS_OK])
+    return images, list(_batches(todo, config.batch_size))
+
+
 class Analyzer:
     """Runs the detector, the crops and the classifier over batches of decoded images.
 
@@ -106,16 +141,28 @@ class Analyzer:
     """
 
     def __init__(self, config: TrendscopeConfig) -> None:
-        from trendscope.vision.factory import load_classifier, load_detector
+        from trendscope.vision.factory import (
+            load_classifier,
+            load_detector,
+            load_target_classifiers,
+        )
         from trendscope.vision.fine import FineLabeler, SceneLabeler
+        from trendscope.vision.registered import ModelLabeler
         from trendscope.vision.threads import usable_cpus
 
         self.config = config
-        threads = max(1, usable_cpus() // config.analyze.workers)
-        self.detector = load_detector(config, threads)
-        self.classifier = load_classifier(config, threads)
+        self.threads = max(1, usable_cpus() // config.analyze.workers)  # per model call
+        self.detector = load_detector(config, self.threads)
+        self.classifier = load_classifier(config, self.threads)
+        # targets with a registered classifier (targets.<t>.classifier) use it for their crops
+        self.target_models = load_target_classifiers(config, self.threads)
         labels = self.classifier.labels
-        self.fine = {name: FineLabeler(name, t, labels) for name, t in config.targets.items()}
+        self.fine = {
+            name: ModelLabeler(self.target_models[name].labels, t.fine_threshold)
+            if name in self.target_models
+            else FineLabeler(name, t, labels)
+            for name, t in config.targets.items()
+        }
         self.scenes = SceneLabeler(config.scenes, labels)
 
     def analyze(
@@ -125,12 +172,18 @@ class Analyzer:
 
         ``full_sizes`` are the ``(width, height)`` of the originals when the pixels were decoded
         smaller; boxes are reported in the original's pixels. Safe to call from several threads.
+        A cropped target's row also holds its dominant colours under ``colours`` (measured on
+        the same decoded pixels as the crop; :func:`analyze_day` moves them to ``colors``).
         """
+        from trendscope.vision.colours import dominant_colours
         from trendscope.vision.fine import crop
+
+        colours_cfg = self.config.colours
 
         dets = self.detector.detect(images)
         crops: list[np.ndarray] = []
         refs: list[_CropRef] = []
+        colours: dict[tuple[int, int], list] = {}
         for i, (img, d) in enumerate(zip(images, dets, strict=True)):
             for j in range(len(d)):
                 target = self.config.targets.get(d.labels[j])
@@ -141,12 +194,28 @@ class Analyzer:
                     continue
                 crops.append(crop(img, (x1, y1, x2, y2), target.crop_padding))
                 refs.append(_CropRef(i, j, d.labels[j]))
-        probs = self.classifier.predict_proba(list(images) + crops)
+                if colours_cfg.enabled:
+                    colours[(i, j)] = dominant_colours(
+                        img,
+                        (x1, y1, x2, y2),
+                        clusters=colours_cfg.clusters,
+                        side=colours_cfg.side,
+                        iterations=colours_cfg.iterations,
+                        method=colours_cfg.method,
+                    )
+        by_imagenet = [k for k, ref in enumerate(refs) if ref.target not in self.target_models]
+        probs = self.classifier.predict_proba(list(images) + [crops[k] for k in by_imagenet])
         scenes = self.scenes(probs[: len(images)])
         fine: dict[tuple[int, int], tuple[str, float]] = {}
-        for ref, p in zip(refs, probs[len(images) :], strict=True):
-            fine[(ref.image, ref.detection)] = self.fine[ref.target](p[None, :])[0]
-        det_info, cls_info = self.detector.info, self.classifier.info
+        for k, p in zip(by_imagenet, probs[len(images) :], strict=True):
+            fine[(refs[k].image, refs[k].detection)] = self.fine[refs[k].target](p[None, :])[0]
+        for target, model in self.target_models.items():
+            mine = [k for k, ref in enumerate(refs) if ref.target == target]
+            if mine:
+                labelled = self.fine[target](model.predict_proba([crops[k] for k in mine]))
+                for k, fl in zip(mine, labelled, strict=True):
+                    fine[(refs[k].image, refs[k].detection)] = fl
+        det_info = self.detector.info
         rows: list[list[dict]] = []
         for i, d in enumerate(dets):
             image_rows = []
@@ -156,6 +225,7 @@ class Analyzer:
             limit = np.array([fw, fh, fw, fh], np.float64)
             for j in range(len(d)):
                 fl = fine.get((i, j))
+                fine_model = self.target_models.get(d.labels[j], self.classifier)
                 x1, y1, x2, y2 = (float(v) for v in np.minimum(d.xyxy[j] * scale, limit))
                 image_rows.append(
                     {
@@ -170,10 +240,13 @@ class Analyzer:
                         "fine_confidence": fl[1] if fl else None,
                         "model": det_info.name,
                         "model_sha256": det_info.sha256,
-                        "fine_model": cls_info.name if fl else None,
-                        "fine_model_sha256": cls_info.sha256 if fl else None,
+                        "fine_model": fine_model.info.name if fl else None,
+                        "fine_model_sha256": fine_model.info.sha256 if fl else None,
+                        "fine_model_version": getattr(fine_model, "version", None) if fl else None,
                     }
                 )
+                if (i, j) in colours:
+                    image_rows[-1]["colours"] = colours[(i, j)]
             rows.append(image_rows)
         return scenes, rows
 
@@ -183,23 +256,21 @@ def analyze_day(
 ) -> StepResult:
     """Analyze one shard of the staged ok ``images`` of a location-day.
 
-    The shard's updated ``images`` rows (size, scene, decode failures) and its ``detections``
-    are staged under the day's analysis directory; publish merges every shard.
+    The shard's updated ``images`` rows (size, scene, decode failures), its ``detections``
+    and its targets' ``colors`` are staged under the day's analysis directory; publish merges
+    every shard.
     """
     config.location(location)
     storage.use(config.storage)
     shard = shard or Shard()
-    images_path = partition_path(config.data_root, IMAGES.name, location, day, area="staging")
-    images = storage.read_table(images_path, IMAGES).to_pylist()
-    todo = shard.take([i for i, r in enumerate(images) if r["status"] == STATUS_OK])
+    images, batches = staged_batches(config, location, day, shard)
+    todo = [i for batch in batches for i in batch]
     log.info("analyze %s %s shard %s: %d ok images", location, day, shard, len(todo))
     analyzer = Analyzer(config) if todo else None
     det_rows: list[dict] = []
-    batches = list(_batches(todo, config.batch_size))
-    results = _in_order(
-        lambda batch: _analyze_batch(batch, images, config, analyzer),
-        batches,
-        config.analyze.workers,
+    color_rows: list[dict] = []
+    results = run_batches(
+        lambda batch: _analyze_batch(batch, images, config, analyzer), batches, config
     )
     cls = analyzer.classifier.info if analyzer else None
     for result in progress(results, len(batches), f"analyze {location} {day} (batches)", log):
@@ -220,14 +291,20 @@ def analyze_day(
                 model_sha256=cls.sha256,
             )
             for det in image_rows:
-                det_rows.append(
-                    {"image_id": row["image_id"], "location": location, "date": day, **det}
-                )
+                keys = {"image_id": row["image_id"], "location": location, "date": day}
+                for c in det.pop("colours", ()):
+                    color_rows.append(
+                        {**keys, "detection": det["detection"], "label": det["label"], **asdict(c)}
+                    )
+                det_rows.append({**keys, **det})
     det_rows.sort(key=lambda r: (r["image_id"], r["detection"]))
+    color_rows.sort(key=lambda r: (r["image_id"], r["detection"], r["rank"]))
     root = config.data_root
     det_path = shard_file(root, location, day, shard, DETECTIONS.name)
     img_path = shard_file(root, location, day, shard, IMAGES.name)
     storage.write_table_atomic(to_table(DETECTIONS, det_rows), det_path)
+    colors_path = shard_file(root, location, day, shard, COLORS.name)
+    storage.write_table_atomic(to_table(COLORS, color_rows), colors_path)
     storage.write_table_atomic(to_table(IMAGES, [images[i] for i in todo]), img_path)
     ok = sum(1 for i in todo if images[i]["status"] == STATUS_OK)
     return StepResult(
@@ -240,6 +317,7 @@ def analyze_day(
             "images_ok": ok,
             "detections": len(det_rows),
             "classified_crops": sum(1 for r in det_rows if r["fine_label"] is not None),
+            "colours": len(color_rows),
         },
-        outputs=[img_path, det_path],
+        outputs=[img_path, det_path, colors_path],
     )

@@ -10,7 +10,8 @@ from datetime import date, timedelta, tzinfo
 
 from trendscope.config import TrendscopeConfig
 from trendscope.ingest.dropzone import Post
-from trendscope.ingest.inspect import Inspection, hamming, inspect_file
+from trendscope.ingest.inspect import Inspection, inspect_file
+from trendscope.ingest.neardup import NearDuplicateIndex
 from trendscope.ingest.sources import discover
 from trendscope.logs import progress
 from trendscope.pipeline.result import StepResult
@@ -75,11 +76,16 @@ def earlier_hashes(config: TrendscopeConfig, location: str, day: date) -> list[t
     out = []
     for k in range(config.dedup.window_days, 0, -1):
         path = partition_path(config.data_root, IMAGES.name, location, day - timedelta(days=k))
-        if storage.exists(path):
-            rows = storage.read_table(path).select(["image_id", "status", "phash"]).to_pylist()
-            out += [
-                (r["phash"], r["image_id"]) for r in rows if r["status"] == STATUS_OK and r["phash"]
-            ]
+        try:  # one read, no existence check first (a request each on object storage)
+            table = storage.read_table(path, IMAGES, columns=["image_id", "status", "phash"])
+        except FileNotFoundError:
+            continue
+        cols = table.to_pydict()
+        out += [
+            (h, i)
+            for h, i, s in zip(cols["phash"], cols["image_id"], cols["status"], strict=True)
+            if s == STATUS_OK and h
+        ]
     return out
 
 
@@ -89,28 +95,24 @@ def mark_near_duplicates(
     """Mark ok rows whose perceptual hash is within ``max_distance`` of an earlier copy.
 
     Earlier copies are the window's published images, then this day's ok rows in order
-    (taken_at, then uri). The first copy counts; a repost points at it in ``duplicate_of``.
+    (taken_at, then uri). The first copy within the distance counts (not the closest); a repost
+    points at it in ``duplicate_of``, and is not itself a copy later rows can match.
     """
-    seen = list(earlier)
+    index = NearDuplicateIndex(max_distance, (h for h, _ in earlier))
+    ids = [image_id for _, image_id in earlier]
     for row in sorted(rows, key=_order_key):
         if row["status"] != STATUS_OK or not row.get("phash"):
             continue
-        match = next(
-            (
-                (d, image_id)
-                for h, image_id in seen
-                if (d := hamming(h, row["phash"])) <= max_distance
-            ),
-            None,
-        )
+        match = index.first_within(row["phash"])
         if match:
             row["status"] = STATUS_DUPLICATE
-            row["duplicate_of"] = match[1]
+            row["duplicate_of"] = ids[match[0]]
             row["reason"] = (
-                f"near-duplicate (perceptual hash distance {match[0]}) of an earlier post"
+                f"near-duplicate (perceptual hash distance {match[1]}) of an earlier post"
             )
         else:
-            seen.append((row["phash"], row["image_id"]))
+            index.add(row["phash"])
+            ids.append(row["image_id"])
 
 
 def _order_key(row: dict) -> tuple:

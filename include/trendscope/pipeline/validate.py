@@ -40,7 +40,7 @@ def validate_stored(
         else:
             last = latest_result(config, table, location, key)
             posts_in = last.get("posts_in") if last else None
-    elif table == "detections":
+    elif table in ("detections", "colors", "tags"):  # rows must belong to ok images
         for image_area in (area, "tables"):
             image_path = keyed_partition_path(
                 config.data_root, IMAGES.name, location, key, image_area

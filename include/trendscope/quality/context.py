@@ -52,11 +52,14 @@ def suite_context(
     usual = None
     if table == IMAGES.name:
         usual = usual_ok_images(config, location, date.fromisoformat(key))
+    from trendscope.models.registry import target_fine_labels, target_models
+
     return SuiteContext(
         location=location,
         key=key,
         vocabulary=detector_vocabulary(config),
-        fine_labels={t: sorted(c.fine_labels) for t, c in config.targets.items()},
+        fine_labels=target_fine_labels(config),
+        fine_models={t: (m.name, m.version, m.sha256) for t, m in target_models(config).items()},
         scene_labels=[*sorted(config.scenes.categories), OTHER],
         posts_in=posts_in,
         usual_ok_images=usual,

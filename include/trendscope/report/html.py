@@ -34,6 +34,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from trendscope.config import TrendscopeConfig
+from trendscope.report.colours_tags import CSS as COLOUR_CSS
+from trendscope.report.colours_tags import colour_section, tags_section
+from trendscope.report.engagement import ENGAGEMENT_COLUMNS, engagement_rows, rising_authors
 from trendscope.tables import storage
 from trendscope.tables.paths import partition_path
 from trendscope.tables.published import read_days
@@ -68,6 +71,7 @@ h3 { font-size: 1em; margin-bottom: 0.3em; }
 td.published { background: #e6f4e6; } td.failed { background: #f8d0d0; font-weight: bold; }
 td.stale { background: #fde9c8; } td.staging { background: #fdf6c8; } td.missing { color: #888; }
 """
+_CSS += COLOUR_CSS
 
 
 def _days(start: date, end: date) -> list[date]:
@@ -396,8 +400,10 @@ def build_report(
     if rising:
         for r in rising:
             r["baseline"], r["expected"] = r["baseline_share"], r["expected_share"]
+        for i, names in rising_authors(config, rising).items():
+            rising[i]["top_authors"] = names
         cols = ["date", "location", "kind", "label", "fine_label", "share", "baseline"]
-        cols += ["expected", "authors", "lift", "p_adjusted"]
+        cols += ["expected", "authors", "lift", "p_adjusted", "top_authors"]
         parts.append(_table(rising, cols, row_class="trend"))
         parts.append(
             f"<h2>Example images of the rising labels (up to {MAX_EXAMPLES} each)</h2>"
@@ -424,6 +430,14 @@ def build_report(
     else:
         parts.append("<p>Only one location has data in this range: nothing to compare.</p>")
 
+    parts.append("<h2>Colours of the target labels over time</h2>")
+    parts.append(colour_section(rows, shown))
+    parts.append("<h2>Top tags</h2>")
+    tagged = tags_section(config, shown, start, end)
+    parts.append(_table(tagged[1], tagged[0]) if tagged else "<p>No tags in this range.</p>")
+
+    parts.append(_engagement_section(config, shown, end))
+
     parts.append("<h2>Pipeline status</h2>")
     parts.append(_status_section(config, shown, start, end))
 
@@ -432,6 +446,22 @@ def build_report(
 
     out.write_text(_page(title, "\n".join(parts)), encoding="utf-8")
     return out
+
+
+def _engagement_section(config: TrendscopeConfig, shown: Sequence[str], end: date) -> str:
+    """The engagement lift per label over the window ending on ``end``."""
+    window = config.engagement.window_days
+    head = (
+        f"<h2>Engagement lift per label, {window} days to {end}</h2>"
+        "<p class='note'>Engagement rate = likes / followers of a post. lift = median rate of "
+        "the posts showing the label / median rate of the others; p_adjusted: two-sided "
+        "Mann-Whitney U test, Benjamini-Hochberg over the labels; engagement_share: the label's "
+        "share of all likes per follower, beside its share of the posts.</p>"
+    )
+    rows = engagement_rows(config, shown, end)
+    if not rows:
+        return head + "<p>No label could be tested (too few posts with likes and followers).</p>"
+    return head + _table(rows, ENGAGEMENT_COLUMNS, row_class="engagement")
 
 
 def quality_notes(

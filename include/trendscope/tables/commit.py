@@ -167,6 +167,24 @@ def pending_intents(root: str) -> list[Intent]:
     return out
 
 
+def _read_part(
+    root: str,
+    location: str,
+    key: date | str,
+    contract: TableContract,
+    columns: Sequence[str] | None,
+    optional: Sequence[str],
+) -> pa.Table | None:
+    try:
+        return storage.read_table(
+            keyed_partition_path(root, contract.name, location, key), contract, columns
+        )
+    except FileNotFoundError:
+        if contract.name in optional:
+            return None
+        raise
+
+
 def read_together(
     root: str,
     location: str,
@@ -174,8 +192,12 @@ def read_together(
     specs: Sequence[tuple[TableContract, Sequence[str] | None]],
     *,
     attempts: int = 5,
-) -> list[pa.Table]:
+    optional: Sequence[str] = (),
+) -> list[pa.Table | None]:
     """Read the partitions of one location-day as one version (all from the same publish).
+
+    Tables named in ``optional`` (added to the day's publish later, e.g. ``colors``) read as
+    ``None`` when a day published before them lacks the partition; one request either way.
 
     Raises:
         FileNotFoundError: A partition is not published (and no publish is under way).
@@ -183,18 +205,22 @@ def read_together(
     """
     for attempt in range(attempts):
         try:
-            tables = [
-                storage.read_table(keyed_partition_path(root, c.name, location, key), c, cols)
-                for c, cols in specs
-            ]
+            tables = [_read_part(root, location, key, c, cols, optional) for c, cols in specs]
         except FileNotFoundError:
             tables = None
-        if tables is not None and len({publish_id_of(t) for t in tables}) == 1:
+        if tables is not None and len({publish_id_of(t) for t in tables if t is not None}) == 1:
             return tables
         intent = read_intent(root, location, key)
-        if intent is not None and all(c.name in intent.files for c, _ in specs):
+        if intent is not None and all(
+            c.name in intent.files or c.name in optional for c, _ in specs
+        ):
             try:
-                return [storage.read_table(intent.files[c.name], c, cols) for c, cols in specs]
+                return [
+                    storage.read_table(intent.files[c.name], c, cols)
+                    if c.name in intent.files
+                    else None
+                    for c, cols in specs
+                ]
             except FileNotFoundError:
                 pass  # the publish finished and removed its copies meanwhile: read again
         elif tables is None:

@@ -1,6 +1,7 @@
 """SQL over the published tables: one DuckDB view per table, Hive partitions as columns.
 
-``images``, ``detections`` and ``trends_daily`` are partitioned by ``location`` and ``date``;
+``images``, ``detections``, ``trends_daily`` and ``engagement`` are partitioned by ``location``
+and ``date`` (so are ``colors`` and ``tags``);
 ``trends_weekly`` and ``trends_monthly`` by ``location`` and ``period``. A table without any
 published partition yet gets no view (a query naming it fails with DuckDB's "does not exist").
 A location-day whose publish is under way or was interrupted is read from that publish's
@@ -16,15 +17,19 @@ from trendscope.tables import storage
 from trendscope.tables.commit import pending_intents
 from trendscope.tables.paths import PARTITION_FILE, join, table_glob
 from trendscope.tables.schemas import (
+    COLORS,
     DETECTIONS,
+    ENGAGEMENT,
     IMAGES,
+    TAGS,
     TRENDS_DAILY,
     TRENDS_MONTHLY,
     TRENDS_WEEKLY,
 )
 from trendscope.trends.rollups import period_table_glob
 
-DAILY_TABLES = (IMAGES.name, DETECTIONS.name, TRENDS_DAILY.name)
+DAILY_TABLES = (IMAGES.name, DETECTIONS.name, TRENDS_DAILY.name, ENGAGEMENT.name)
+DAILY_TABLES += (COLORS.name, TAGS.name)
 PERIOD_TABLES = (TRENDS_WEEKLY.name, TRENDS_MONTHLY.name)
 
 

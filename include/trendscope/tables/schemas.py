@@ -17,6 +17,23 @@ STATUS_DUPLICATE = "duplicate"
 STATUS_QUARANTINED = "quarantined"
 STATUSES = (STATUS_OK, STATUS_DUPLICATE, STATUS_QUARANTINED)
 OTHER = "other"
+COLOUR_FAMILIES = (
+    "red",
+    "orange",
+    "yellow",
+    "green",
+    "blue",
+    "purple",
+    "pink",
+    "brown",
+    "beige",
+    "black",
+    "white",
+    "gray",
+)
+"""The basic colour families of ``colors.family`` (and of colour trend labels ``target/family``)."""
+TAG_KINDS = ("object", "fine", "scene")
+"""``tags.kind``: a detected label, a fine label (``label/fine``), the scene category."""
 
 _TS = pa.timestamp("us", tz="UTC")
 
@@ -81,7 +98,7 @@ IMAGES = TableContract(
 
 DETECTIONS = TableContract(
     name="detections",
-    version=1,
+    version=2,  # 2: fine_model_version (a registered classifier's version)
     key=("location", "date", "image_id", "detection"),
     description="One row per detected object in an ok image; targets carry a fine label.",
     schema=pa.schema(
@@ -100,14 +117,68 @@ DETECTIONS = TableContract(
             pa.field("fine_confidence", pa.float32()),
             pa.field("model", pa.string(), nullable=False),
             pa.field("model_sha256", pa.string(), nullable=False),
-            pa.field("fine_model", pa.string()),
+            pa.field("fine_model", pa.string()),  # the ImageNet model or a registered name
             pa.field("fine_model_sha256", pa.string()),
+            pa.field("fine_model_version", pa.int32()),  # registry version; null: ImageNet model
+        ]
+    ),
+)
+
+COLORS = TableContract(
+    name="colors",
+    version=1,
+    key=("location", "date", "image_id", "detection", "rank"),
+    description=(
+        "One row per dominant colour (k-means cluster in CIELAB) of each cropped target "
+        "detection, ranked by its share of the object's pixels (trendscope.vision.colours)."
+    ),
+    schema=pa.schema(
+        [
+            pa.field("image_id", pa.string(), nullable=False),
+            pa.field("location", pa.string(), nullable=False),
+            pa.field("date", pa.date32(), nullable=False),
+            pa.field("detection", pa.int32(), nullable=False),  # detections.detection
+            pa.field("label", pa.string(), nullable=False),  # the detection's (target) label
+            pa.field("rank", pa.int32(), nullable=False),  # 1 = largest fraction
+            pa.field("L", pa.float32(), nullable=False),  # CIELAB lightness, 0-100
+            pa.field("a", pa.float32(), nullable=False),  # CIELAB green (-) .. red (+)
+            pa.field("b", pa.float32(), nullable=False),  # CIELAB blue (-) .. yellow (+)
+            pa.field("hex", pa.string(), nullable=False),  # the centre as sRGB #rrggbb
+            pa.field("name", pa.string(), nullable=False),  # nearest palette colour
+            pa.field("family", pa.string(), nullable=False),  # red, orange, ... gray
+            pa.field("fraction", pa.float64(), nullable=False),  # share of the object's pixels
+        ]
+    ),
+)
+
+TAGS = TableContract(
+    name="tags",
+    version=1,
+    key=("location", "date", "image_id", "kind", "tag"),
+    description=(
+        "One row per tag of an ok image (detected labels, fine labels, scene category) with "
+        "its importance in [0, 1] within the image (trendscope.vision.tags)."
+    ),
+    schema=pa.schema(
+        [
+            pa.field("image_id", pa.string(), nullable=False),
+            pa.field("location", pa.string(), nullable=False),
+            pa.field("date", pa.date32(), nullable=False),
+            pa.field("rank", pa.int32(), nullable=False),  # 1 = most important in the image
+            pa.field("tag", pa.string(), nullable=False),  # cat | cat/tabby | food (a scene)
+            pa.field("kind", pa.string(), nullable=False),  # object | fine | scene
+            pa.field("importance", pa.float64(), nullable=False),  # 1 for the image's top tag
+            pa.field("score", pa.float64(), nullable=False),  # before the per-image scaling
+            pa.field("area_share", pa.float64()),  # of the image, summed over its objects
+            pa.field("confidence", pa.float64()),  # best detection / fine / scene confidence
+            pa.field("centrality", pa.float64()),  # 1 at the image centre, 0 at a corner
+            pa.field("objects", pa.int32()),  # detections behind the tag (scenes: null)
         ]
     ),
 )
 
 _COUNT_FIELDS = [
-    pa.field("kind", pa.string(), nullable=False),  # object | scene
+    pa.field("kind", pa.string(), nullable=False),  # object | scene | colour
     pa.field("label", pa.string(), nullable=False),
     pa.field("fine_label", pa.string()),  # null: the label's total
     pa.field("images", pa.int64(), nullable=False),  # distinct ok images showing it
@@ -172,6 +243,9 @@ TRENDS_DAILY = TableContract(
             pa.field(
                 "trend", pa.string(), nullable=False
             ),  # rising|falling|stable|new|insufficient
+            # images weighted by the tag's importance / ok_images; null unless
+            # trends.importance_weighted (docs/methodology.md, section 11)
+            pa.field("weighted_share", pa.float64()),
         ]
     ),
 )
@@ -208,6 +282,46 @@ TRENDS_MONTHLY = TableContract(
     key=("location", "period", "kind", "label", "fine_label"),
     description="Per location and month (YYYY-MM), from image-level rows, against earlier months.",
     schema=_PERIOD_SCHEMA,
+)
+
+ENGAGEMENT_VERDICTS = ("higher", "lower", "similar", "insufficient")
+"""``engagement.engagement``: how the label's posts engage against the others (rank test)."""
+
+ENGAGEMENT = TableContract(
+    name="engagement",
+    version=1,
+    key=("location", "date", "window_days", "kind", "label", "fine_label"),
+    description=(
+        "Per location-day and trailing window (the day alone, and window_days days ending on "
+        "it): engagement (likes / followers) of the posts showing each label against the posts "
+        "without it, with a Mann-Whitney rank test (trendscope.trends.engagement)."
+    ),
+    schema=pa.schema(
+        [
+            pa.field("location", pa.string(), nullable=False),
+            pa.field("date", pa.date32(), nullable=False),  # the window's last day
+            pa.field("window_days", pa.int32(), nullable=False),  # 1: the day alone
+            pa.field("window_start", pa.date32(), nullable=False),
+            pa.field("kind", pa.string(), nullable=False),  # object | scene | colour
+            pa.field("label", pa.string(), nullable=False),
+            pa.field("fine_label", pa.string()),  # null: the label's total
+            pa.field("posts", pa.int64(), nullable=False),  # ok posts in the window
+            pa.field("rated_posts", pa.int64(), nullable=False),  # of them with a rate
+            pa.field("label_posts", pa.int64(), nullable=False),  # ok posts showing the label
+            pa.field("rated_with", pa.int64(), nullable=False),  # rated posts showing it
+            pa.field("rated_without", pa.int64(), nullable=False),  # rated posts not showing it
+            pa.field("share", pa.float64()),  # rated_with / rated_posts
+            pa.field("engagement_share", pa.float64()),  # its share of the summed rates
+            pa.field("median_with", pa.float64()),  # median rate of rated_with
+            pa.field("median_without", pa.float64()),
+            pa.field("lift", pa.float64()),  # median_with / median_without
+            pa.field("u_statistic", pa.float64()),  # Mann-Whitney U of the posts with it
+            pa.field("auc", pa.float64()),  # u_statistic / (rated_with * rated_without)
+            pa.field("p_value", pa.float64()),  # two-sided; null: not tested
+            pa.field("p_adjusted", pa.float64()),  # Benjamini-Hochberg within location-day-window
+            pa.field("engagement", pa.string(), nullable=False),  # ENGAGEMENT_VERDICTS
+        ]
+    ),
 )
 
 RUN_SUCCESS = "success"
@@ -250,7 +364,17 @@ RUNS = TableContract(
 # the tables with a partition per location-day/period and an expectation suite (``validate``);
 # ``runs`` is a log of attempts beside them, read with :mod:`trendscope.pipeline.runs`
 CONTRACTS: dict[str, TableContract] = {
-    c.name: c for c in (IMAGES, DETECTIONS, TRENDS_DAILY, TRENDS_WEEKLY, TRENDS_MONTHLY)
+    c.name: c
+    for c in (
+        IMAGES,
+        DETECTIONS,
+        COLORS,
+        TAGS,
+        TRENDS_DAILY,
+        TRENDS_WEEKLY,
+        TRENDS_MONTHLY,
+        ENGAGEMENT,
+    )
 }
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, fields
 from datetime import date
 from typing import Any
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -34,6 +35,7 @@ from trendscope.trends.calendar import (
 )
 from trendscope.trends.counting import daily_counts_with_ok
 from trendscope.trends.engine import Classifier, compare_units, shared_connection
+from trendscope.trends.series import fine_series, model_changes
 from trendscope.trends.stats import (
     COMPARISONS,
     TRENDS,
@@ -231,8 +233,9 @@ def _ok_overrides(
 
 # --- one location-day against its trailing window ------------------------------------------
 
-COMPARED_DAILY_SCHEMA = TRENDS_DAILY.schema
-"""Columns of :func:`compare_with_baseline`: the ``trends_daily`` columns plus the comparison."""
+COMPARED_DAILY_SCHEMA = pa.schema([f for f in TRENDS_DAILY.schema if f.name != "weighted_share"])
+"""Columns of :func:`compare_with_baseline`: the ``trends_daily`` columns plus the comparison
+(``weighted_share`` is added by the trends step when configured)."""
 
 
 def compare_with_baseline(
@@ -517,13 +520,72 @@ def trends_for_days(
                 **{c: ok.column(c) for c in _OK_COLUMNS},
             }
         )
+        series = fine_series(detections)
         out = {}
         for day in days:
             on_day = pc.equal(counts.column("date"), pa.scalar(day, pa.date32()))
-            out[day] = compare_with_baseline(
-                counts.filter(on_day), counts.filter(pc.invert(on_day)), ok, day, params
-            )
+            today, history = counts.filter(on_day), counts.filter(pc.invert(on_day))
+            changes = model_changes(series, day, window_days(day, params.window_days))
+            if changes:  # a target's fine model changed in the window: new series
+                out[day] = _compare_per_model(today, history, ok, day, params, changes)
+            else:
+                out[day] = compare_with_baseline(today, history, ok, day, params)
     return out
+
+
+def _fine_rows_of(table: pa.Table, location: str, label: str) -> pa.Array:
+    return pc.and_(
+        pc.and_(
+            pc.equal(table.column("location"), location), pc.equal(table.column("label"), label)
+        ),
+        pc.and_(pc.equal(table.column("kind"), "object"), pc.is_valid(table.column("fine_label"))),
+    )
+
+
+def _compare_per_model(
+    today: pa.Table,
+    history: pa.Table,
+    ok: pa.Table,
+    day: date,
+    params: TrendParams,
+    changes: Mapping[tuple[str, str], list[date]],
+) -> pa.Table:
+    """:func:`compare_with_baseline`, with the fine rows of each target in ``changes`` judged
+    only against the window days its current fine model labelled (:mod:`.series`)."""
+    rest_today, rest_history, parts = today, history, []
+    for (location, label), same_model_days in changes.items():
+        mine_today = _fine_rows_of(rest_today, location, label)
+        mine_history = _fine_rows_of(rest_history, location, label)
+        days = pa.array([*same_model_days, day], pa.date32())
+        at_location = pc.equal(ok.column("location"), location)
+        parts.append(
+            compare_with_baseline(
+                rest_today.filter(mine_today),
+                rest_history.filter(
+                    pc.and_(mine_history, pc.is_in(rest_history.column("date"), days))
+                ),
+                ok.filter(pc.and_(at_location, pc.is_in(ok.column("date"), days))),
+                day,
+                params,
+            )
+        )
+        rest_today = rest_today.filter(pc.invert(mine_today))
+        rest_history = rest_history.filter(pc.invert(mine_history))
+    parts.insert(0, compare_with_baseline(rest_today, rest_history, ok, day, params))
+    con = duckdb.connect()
+    try:
+        con.register("r", pa.concat_tables(parts))
+        return (
+            con.sql(
+                "SELECT * FROM r ORDER BY location, date, list_position($order, trend), "
+                "p_adjusted NULLS LAST, kind, label, fine_label NULLS FIRST",
+                params={"order": list(TRENDS)},
+            )
+            .to_arrow_table()
+            .cast(COMPARED_DAILY_SCHEMA)
+        )
+    finally:
+        con.close()
 
 
 def trends_for_day(

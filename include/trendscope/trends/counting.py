@@ -8,6 +8,11 @@ totals (``fine_label`` null) plus one row per fine label, and scenes (``images.s
 Authors are the unit of evidence for trends: one account posting 60 umbrella photos is one
 author showing an umbrella. An image whose author is unknown (null) counts as an author of its
 own, so a day without any known author is counted by images, and ``evidence`` says which.
+Colours (kind ``colour``): a target detection with a dominant colour family (the ``colour``
+column :func:`~trendscope.tables.published.read_published` adds) shows ``<label>/<family>``,
+e.g. ``handbag/red``; ``images`` counts the ok images with at least one such object, ``objects``
+the objects. Detections without that column give no colour rows.
+
 ``top_author_share`` is the share of the label's images that its most active author posted,
 ``author_entropy`` the Shannon entropy (bits) of the label's images over authors, and
 ``design_effect`` how much the clustering of images by author widens the share's sampling
@@ -80,7 +85,7 @@ WITH ok_k AS (
       ON u.location = ok.location AND u.period_start = ok.period_start AND u.unit = ok.unit
 ),
 d AS (
-    SELECT o.location, o.period_start, o.unit, o.k, o.img, det.label, det.fine_label
+    SELECT o.location, o.period_start, o.unit, o.k, o.img, det.label, det.fine_label, det.colour
     FROM detections det
     JOIN (SELECT DISTINCT location, date, period_start, img, unit, k FROM ok_k) o
       ON det.location = o.location AND det.date = o.date AND det.img = o.img
@@ -89,6 +94,11 @@ d AS (
 per_fine AS (
     SELECT location, period_start, unit, k, label, fine_label, img, count(*) AS objects
     FROM d GROUP BY ALL
+),
+per_colour AS (
+    SELECT location, period_start, unit, k, label || '/' || colour AS label, img,
+           count(*) AS objects
+    FROM d WHERE colour IS NOT NULL GROUP BY ALL
 ),
 per_label AS (
     SELECT location, period_start, unit, k, label, img, sum(objects) AS objects
@@ -109,6 +119,9 @@ per_unit AS (
     UNION ALL
     SELECT location, period_start, 'scene', scene, NULL, unit, k, count(*), sum(objects)
     FROM per_scene GROUP BY location, period_start, scene, unit, k
+    UNION ALL
+    SELECT location, period_start, 'colour', label, NULL, unit, k, count(*), sum(objects)
+    FROM per_colour GROUP BY location, period_start, label, unit, k
 ),
 counts AS (
     SELECT location, period_start, kind, label, fine_label,
@@ -176,6 +189,11 @@ def _keyed(images: pa.Table, detections: pa.Table | None) -> tuple[pa.Table, pa.
         {
             **{c: detections.column(c) for c in ("location", "date", "label", "fine_label")},
             "img": pc.index_in(detections.column("image_id"), value_set=ids).cast(pa.int64()),
+            "colour": (
+                detections.column("colour")
+                if "colour" in detections.column_names
+                else pa.nulls(detections.num_rows, pa.string())
+            ),
         }
     )
     return keyed, det
@@ -287,3 +305,66 @@ def daily_counts_with_ok(
         counts = counts.append_column(name, pa.nulls(counts.num_rows, pa.string()))
     table = conform(DAILY_COUNTS, counts.select(DAILY_COUNTS.columns))
     return with_models(table, images, detections), ok
+
+
+_WEIGHTED_SQL = """
+WITH ok AS (SELECT DISTINCT location, date, image_id FROM images WHERE status = 'ok'),
+n AS (SELECT location, date, count(*) AS ok_images FROM ok GROUP BY ALL),
+t AS (SELECT t.location, t.date, t.image_id, t.kind, t.tag, t.importance
+      FROM tags t JOIN ok USING (location, date, image_id)),
+w AS (
+    SELECT location, date, 'object' AS kind, tag AS label, NULL::VARCHAR AS fine_label, importance
+    FROM t WHERE kind = 'object'
+    UNION ALL
+    SELECT location, date, 'object', split_part(tag, '/', 1), substr(tag, strpos(tag, '/') + 1),
+           importance
+    FROM t WHERE kind = 'fine'
+    UNION ALL
+    SELECT location, date, 'scene', tag, NULL, importance FROM t WHERE kind = 'scene'
+    UNION ALL  -- a colour row: its target's importance in each image showing that colour
+    SELECT t.location, t.date, 'colour', c.label, NULL, t.importance
+    FROM (SELECT DISTINCT location, date, image_id, label AS target,
+                 label || '/' || colour AS label
+          FROM detections WHERE colour IS NOT NULL) c
+    JOIN t ON t.location = c.location AND t.date = c.date AND t.image_id = c.image_id
+          AND t.kind = 'object' AND t.tag = c.target
+)
+SELECT location, date, kind, label, fine_label, sum(importance) / any_value(n.ok_images) AS w
+FROM w JOIN n USING (location, date) GROUP BY location, date, kind, label, fine_label
+"""
+
+
+def with_weighted_share(
+    table: pa.Table, images: pa.Table, detections: pa.Table, tags: pa.Table
+) -> pa.Table:
+    """``table`` (trend rows of location-days) with ``weighted_share`` filled from ``tags``.
+
+    ``weighted_share`` is the label's share with each image weighted by the tag's importance in
+    it: the sum over ok images of the importance / ok images (``share`` counts each image 1, so
+    ``weighted_share <= share``). Colour rows weigh each image by its target label's importance.
+    A row whose label no image shows today gets 0.
+    """
+    con = duckdb.connect()
+    try:
+        con.register("images", images.select(["location", "date", "image_id", "status"]))
+        det = detections.select(["location", "date", "image_id", "label"]).append_column(
+            "colour",
+            detections.column("colour")
+            if "colour" in detections.column_names
+            else pa.nulls(detections.num_rows, pa.string()),
+        )
+        con.register("detections", det)
+        con.register("tags", tags)
+        rows = con.sql(_WEIGHTED_SQL).fetchall()
+    finally:
+        con.close()
+    weights = {(loc, d, k, lab, fine): w for loc, d, k, lab, fine, w in rows}
+    keys = zip(*(table.column(c).to_pylist() for c in _WEIGHT_KEY), strict=True)
+    values = pa.array([weights.get(k, 0.0) for k in keys], pa.float64())
+    if "weighted_share" in table.column_names:
+        i = table.schema.get_field_index("weighted_share")
+        return table.set_column(i, table.schema.field(i), values)
+    return table.append_column(pa.field("weighted_share", pa.float64()), values)
+
+
+_WEIGHT_KEY = ("location", "date", "kind", "label", "fine_label")

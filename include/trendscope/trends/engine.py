@@ -16,6 +16,8 @@ Baseline rules:
   authors = share = 0``, and tested like any other row, so a label that disappears can fall.
   Their ``rank`` continues after the ranks of the labels present, ordered by name.
 * When the current unit has no ok images nothing is reported for it (there is no share).
+* p-values are adjusted (Benjamini-Hochberg) over the rows of one current unit; its colour rows
+  (kind ``colour``) form a family of their own.
 """
 
 from __future__ import annotations
@@ -113,7 +115,9 @@ SELECT * EXCLUDE (cur_rank),
                         CASE WHEN fine_label IS NULL THEN NULL ELSE label END,
                         fine_label IS NULL, cur_rank IS NULL
            ORDER BY label, fine_label))::INTEGER AS rank,
-       dense_rank() OVER (ORDER BY location, g) AS family,
+       -- colour rows are their own family: they ask which colours of a label rise, and
+       -- must not dilute the labels' own tests
+       dense_rank() OVER (ORDER BY location, g, kind = 'colour') AS family,
        (row_number() OVER () - 1)::BIGINT AS row_id
 FROM joined
 WINDOW rank_group AS (

@@ -25,8 +25,8 @@ from trendscope.config import TrendscopeConfig
 from trendscope.tables import storage
 from trendscope.tables.commit import read_together
 from trendscope.tables.paths import join, partition_path
-from trendscope.tables.published import published_days, read_days
-from trendscope.tables.schemas import DETECTIONS, IMAGES, STATUS_OK, TRENDS_DAILY
+from trendscope.tables.published import colour_column, published_days, read_days
+from trendscope.tables.schemas import COLORS, DETECTIONS, IMAGES, STATUS_OK, TRENDS_DAILY
 from trendscope.trends.calendar import window_days
 from trendscope.trends.compare import TrendParams
 from trendscope.trends.counting import daily_counts_with_ok
@@ -36,7 +36,7 @@ MAX_EXAMPLES = 6
 """Example images shown per label (the CLI and the report)."""
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-KINDS = ("object", "scene")
+KINDS = ("object", "scene", "colour")
 
 LabelKey = tuple[str, str, str | None]
 """``(kind, label, fine_label)`` of a ``trends_daily`` row."""
@@ -178,10 +178,10 @@ def _plain(value: Any) -> Any:
 
 
 def describe(key: LabelKey) -> str:
-    """``cat``, ``cat / tabby`` or ``food (scene)``."""
+    """``cat``, ``cat / tabby``, ``food (scene)`` or ``cat/brown (colour)``."""
     kind, label, fine = key
     text = f"{label} / {fine}" if fine is not None else label
-    return f"{text} (scene)" if kind == "scene" else text
+    return f"{text} ({kind})" if kind in ("scene", "colour") else text
 
 
 # --- example images --------------------------------------------------------------------------
@@ -232,8 +232,11 @@ def example_images(
                 best[image_id] = _confidence(r.get("scene_confidence"))
     else:
         conf_column = "confidence" if fine_label is None else "fine_confidence"
+        target, colour = label.rsplit("/", 1) if kind == "colour" else (label, None)
         for d in detections.to_pylist():
-            if d["image_id"] not in ok or d["label"] != label:
+            if d["image_id"] not in ok or d["label"] != target:
+                continue
+            if colour is not None and d.get("colour") != colour:
                 continue
             if fine_label is not None and d["fine_label"] != fine_label:
                 continue
@@ -260,12 +263,17 @@ def read_day(root: str, location: str, day: date) -> tuple[pa.Table, pa.Table]:
     """The published ``images`` and ``detections`` of a location-day, all columns (empty when
     the day is not published)."""
     try:
-        images, detections = read_together(
-            root, location, day, [(IMAGES, None), (DETECTIONS, None)]
+        images, detections, colors = read_together(
+            root,
+            location,
+            day,
+            [(IMAGES, None), (DETECTIONS, None), (COLORS, None)],
+            optional=(COLORS.name,),  # days published before colours existed
         )
     except FileNotFoundError:
         return IMAGES.schema.empty_table(), DETECTIONS.schema.empty_table()
-    return images, detections
+    # each detection's dominant colour family, for the examples of colour rows
+    return images, detections.append_column("colour", colour_column(detections, colors))
 
 
 def examples_for_day(
@@ -556,8 +564,8 @@ def explain(
     config.location(location)
     if kind not in KINDS:
         raise NotPublished("kind", f"{kind!r} is not one of {', '.join(KINDS)}")
-    if kind == "scene" and fine_label is not None:
-        raise NotPublished("fine-label", "scenes have no fine labels")
+    if kind in ("scene", "colour") and fine_label is not None:
+        raise NotPublished("fine-label", f"{kind} rows have no fine labels")
     storage.use(config.storage)
     params = TrendParams.from_config(config.trends)
     path = partition_path(config.data_root, TRENDS_DAILY.name, location, day)

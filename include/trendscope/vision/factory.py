@@ -78,7 +78,10 @@ def load_detector(config: TrendscopeConfig, threads: int | None = None) -> Detec
     ``threads``: CPU threads per call where the backend takes it (default: all usable cores).
     """
     d = config.detector
-    path, sha = _weights(config.model_path(d.weights), "detector.weights")
+    if d.registered:
+        path, sha = _registered_detector(config, d.registered)
+    else:
+        path, sha = _weights(config.model_path(d.weights), "detector.weights")
     return _detector(
         d.backend,
         path,
@@ -93,8 +96,73 @@ def load_detector(config: TrendscopeConfig, threads: int | None = None) -> Detec
     )
 
 
+def _registered_detector(config: TrendscopeConfig, ref: str) -> tuple[str, str]:
+    """The local file and sha256 of a detector registered as ``NAME@V`` (sha256-checked)."""
+    from trendscope.models.registry import Registry, RegistryError
+
+    registry = Registry(config.resolve(config.registry.root))
+    try:
+        mv = registry.get(ref)
+        if mv.kind != "detector":
+            raise ValueError(f"detector.weights: {ref} is a {mv.kind}, not a detector")
+        return str(registry.local_path(mv)), mv.sha256
+    except RegistryError as exc:
+        raise ValueError(f"detector.weights: {exc}") from exc
+
+
 def load_classifier(config: TrendscopeConfig, threads: int | None = None) -> Classifier:
     """The configured classifier (cached); ``threads`` as for :func:`load_detector`."""
     c = config.classifier
     path, sha = _weights(config.model_path(c.weights), "classifier.weights")
     return _classifier(c.backend, path, sha, c.device, c.name, threads)
+
+
+@lru_cache(maxsize=8)
+def _registered_classifier(
+    path: str,
+    labels: tuple[str, ...],
+    imgsz: int,
+    sha: str,
+    name: str,
+    version: int,
+    device: str,
+    threads: int | None,
+) -> Classifier:
+    from trendscope.vision.registered import RegisteredOnnxClassifier
+
+    return RegisteredOnnxClassifier(
+        path,
+        labels,
+        imgsz=imgsz,
+        sha256=sha,
+        name=name,
+        version=version,
+        device=device,
+        threads=threads,
+    )
+
+
+def load_target_classifiers(
+    config: TrendscopeConfig, threads: int | None = None
+) -> dict[str, Classifier]:
+    """The registered classifier of each target that names one (``targets.<t>.classifier``),
+    its file fetched from the registry and sha256-checked (cached per process)."""
+    from trendscope.models.registry import Registry, target_models
+
+    models = target_models(config)
+    if not models:
+        return {}
+    registry = Registry(config.resolve(config.registry.root))
+    out = {}
+    for target, mv in models.items():
+        out[target] = _registered_classifier(
+            str(registry.local_path(mv)),
+            tuple(mv.labels),
+            int(mv.params["imgsz"]),
+            mv.sha256,
+            mv.name,
+            mv.version,
+            config.classifier.device,
+            threads,
+        )
+    return out

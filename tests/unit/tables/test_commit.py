@@ -26,7 +26,7 @@ from trendscope.tables.commit import (
 )
 from trendscope.tables.paths import partition_path
 from trendscope.tables.query import run_query
-from trendscope.tables.schemas import DETECTIONS, IMAGES, to_table
+from trendscope.tables.schemas import COLORS, DETECTIONS, IMAGES, to_table
 
 DAY = date(2026, 11, 5)
 LOC = "shibuya"
@@ -172,3 +172,24 @@ def test_partitions_written_before_the_protocol_still_read(tmp_path: Path) -> No
 def test_a_day_not_published_is_not_found(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="not published"):
         _read(str(tmp_path))
+
+
+def test_an_optional_table_a_day_was_published_without_reads_as_none(tmp_path: Path) -> None:
+    """Days published before ``colors`` existed still read, in one pass, with no colours."""
+    root = str(tmp_path)
+    _publish(root, 3, "old")
+    specs = [(IMAGES, None), (DETECTIONS, None), (COLORS, None)]
+    images, detections, colors = read_together(root, LOC, DAY, specs, optional=("colors",))
+    assert (images.num_rows, detections.num_rows, colors) == (3, 3, None)
+    with pytest.raises(FileNotFoundError, match="not published"):
+        read_together(root, LOC, DAY, specs)  # required: the missing table is an error
+
+
+def test_an_optional_table_of_another_publish_is_still_a_mix(tmp_path: Path) -> None:
+    root = str(tmp_path)
+    _publish(root, 3, "old")
+    stray = tagged(COLORS.schema.empty_table(), new_publish_id())
+    storage.write_table_atomic(stray, partition_path(root, "colors", LOC, DAY))
+    specs = [(IMAGES, None), (DETECTIONS, None), (COLORS, None)]
+    with pytest.raises(InconsistentDayError):
+        read_together(root, LOC, DAY, specs, optional=("colors",), attempts=2)

@@ -95,7 +95,7 @@ def test_rollup_reads_only_the_period_and_its_baseline(config, monkeypatch) -> N
     expected = {
         partition_path(config.data_root, table, "shibuya", d)
         for d in expected_days + WEEK45
-        for table in ("images", "detections")
+        for table in ("images", "detections", "colors")  # colors: for the colour rows
     }
     assert {p for p in read if "trends_weekly" not in p} == expected
     # the monthly baseline (Aug-Oct) does include the corrupt day: it is read, and fails

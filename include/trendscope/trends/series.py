@@ -1,0 +1,60 @@
+"""Fine-label series and the model that labels them: a model change starts new series.
+
+A target's fine labels mean what its classifier means by them: ``tabby`` from the ImageNet
+classifier and ``tabby`` from a fine-tuned ``cat-breeds@3`` are different measurements, and so
+are two versions of one model. Each detections row names its fine model (``fine_model``,
+``fine_model_version``, ``fine_model_sha256``); the model's sha256 is the series key.
+
+:func:`model_changes` finds, for a day, the targets whose fine rows in the trailing window came
+from another model than the day's; the comparison then judges those targets' fine rows only
+against the window days labelled by the day's model (:func:`~trendscope.trends.compare.
+compare_with_baseline` on those days), so a new model begins with an empty baseline
+(``insufficient`` until it has enough days) instead of being compared with another model's
+counts. The target's total (``fine_label`` null) counts detections, which no classifier changes,
+and keeps its whole window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+import pyarrow as pa
+
+SERIES_COLUMN = "fine_model_sha256"
+
+
+def fine_series(detections: pa.Table) -> dict[tuple[str, str], dict[date, set[str]]]:
+    """``(location, label) -> {date: fine models}`` of the rows that carry a fine label."""
+    if SERIES_COLUMN not in detections.column_names or "fine_label" not in detections.column_names:
+        return {}
+    out: dict[tuple[str, str], dict[date, set[str]]] = {}
+    columns = [detections.column(c).to_pylist() for c in ("location", "date", "label")]
+    fine = detections.column("fine_label").to_pylist()
+    models = detections.column(SERIES_COLUMN).to_pylist()
+    for loc, day, label, fl, model in zip(*columns, fine, models, strict=True):
+        if fl is not None:
+            out.setdefault((loc, label), {}).setdefault(day, set()).add(model or "")
+    return out
+
+
+def model_changes(
+    series: dict[tuple[str, str], dict[date, set[str]]], day: date, window: Sequence[date]
+) -> dict[tuple[str, str], list[date]]:
+    """Targets whose fine rows in ``window`` come from another model than ``day``'s, each with
+    the window days labelled by ``day``'s model only.
+
+    ``day``'s model is the one of its own fine rows, or (a day without the target) the latest
+    window day's. Targets labelled by one model throughout are not listed.
+    """
+    out = {}
+    for key, by_day in series.items():
+        seen = [d for d in (*window, day) if d in by_day]
+        if not seen:
+            continue
+        models = set().union(*(by_day[d] for d in seen))
+        if len(models) < 2:
+            continue
+        current = by_day.get(day) or by_day[max(seen)]
+        out[key] = [d for d in window if d in by_day and by_day[d] == current]
+    return out
