@@ -47,7 +47,7 @@ def test_pipeline_on_object_storage_matches_local(
     published = storage.list_files("s3://lake/trendscope/tables")
     assert published == sorted(
         partition_path("s3://lake/trendscope", t, loc, DAY)
-        for t in ("images", "detections", "colors", "tags", "trends_daily")
+        for t in ("images", "detections", "colors", "tags", "engagement", "trends_daily")
         for loc in ("shibuya", "brooklyn")
     )  # one object per partition, nothing else
     assert storage.list_files("s3://lake/trendscope/staging") == []

@@ -61,6 +61,6 @@ def test_run_on_s3_exits_zero_every_time(s3_env: dict[str, str]) -> None:
 
     assert storage.list_files("s3://exit-lake/trendscope/tables") == sorted(
         partition_path("s3://exit-lake/trendscope", table, "shibuya", DAY)
-        for table in ("images", "detections", "colors", "tags", "trends_daily")
+        for table in ("images", "detections", "colors", "tags", "engagement", "trends_daily")
     )
     assert storage.list_files("s3://exit-lake/trendscope/staging") == []
