@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from datetime import date
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 SERIES_COLUMN = "fine_model_sha256"
 
@@ -28,13 +29,12 @@ def fine_series(detections: pa.Table) -> dict[tuple[str, str], dict[date, set[st
     """``(location, label) -> {date: fine models}`` of the rows that carry a fine label."""
     if SERIES_COLUMN not in detections.column_names or "fine_label" not in detections.column_names:
         return {}
+    fine = detections.filter(pc.is_valid(detections.column("fine_label")))
+    keys = fine.select(["location", "label", "date", SERIES_COLUMN])
+    distinct = keys.group_by(keys.column_names, use_threads=False).aggregate([])  # distinct keys
     out: dict[tuple[str, str], dict[date, set[str]]] = {}
-    columns = [detections.column(c).to_pylist() for c in ("location", "date", "label")]
-    fine = detections.column("fine_label").to_pylist()
-    models = detections.column(SERIES_COLUMN).to_pylist()
-    for loc, day, label, fl, model in zip(*columns, fine, models, strict=True):
-        if fl is not None:
-            out.setdefault((loc, label), {}).setdefault(day, set()).add(model or "")
+    for loc, label, day, model in zip(*(c.to_pylist() for c in distinct.columns), strict=True):
+        out.setdefault((loc, label), {}).setdefault(day, set()).add(model or "")
     return out
 
 
