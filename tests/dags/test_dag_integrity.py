@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
 import pytest
+from dag_probe import run_probe
 
 REPO = Path(__file__).resolve().parents[2]
 DAGS = REPO / "dags"
@@ -54,23 +51,7 @@ print("PROBE" + json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.i
 
 
 def _parse(tmp_path_factory, executor: str, **extra: str) -> dict:
-    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path_factory.mktemp("airflow_home")), **extra}
-    env["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
-    env["TRENDSCOPE_EXECUTOR"] = executor
-    if executor == "kubernetes":  # pods need an object store
-        env["TRENDSCOPE_DATA_DIR"] = "s3://trendscope/lake"
-        env["TRENDSCOPE_SOURCE_DIR"] = "s3://trendscope/dropzone"
-    out = subprocess.run(
-        [sys.executable, "-c", _PROBE, str(DAGS)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=300,
-    )
-    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("PROBE")), None)
-    assert line, f"probe failed:\n{out.stdout}\n{out.stderr}"
-    return json.loads(line[len("PROBE") :])
+    return run_probe(_PROBE, tmp_path_factory.mktemp("airflow_home"), executor, **extra)
 
 
 @pytest.fixture(scope="module")

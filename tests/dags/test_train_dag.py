@@ -3,14 +3,11 @@ trains in a GPU pod that runs the same CLI command as the local task."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import kubernetes_validate
 import pytest
+from dag_probe import run_probe
 
 from trendscope.config import ConfigError, load_config
 from trendscope.orchestration.training import (
@@ -50,22 +47,7 @@ print("PROBE" + json.dumps(out))
 
 
 def _parse(tmp_path_factory, executor: str) -> dict:
-    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path_factory.mktemp("airflow_home"))}
-    env |= {"AIRFLOW__CORE__LOAD_EXAMPLES": "False", "TRENDSCOPE_EXECUTOR": executor}
-    if executor == "kubernetes":
-        env["TRENDSCOPE_DATA_DIR"] = "s3://trendscope/lake"
-        env["TRENDSCOPE_SOURCE_DIR"] = "s3://trendscope/dropzone"
-    out = subprocess.run(
-        [sys.executable, "-c", _PROBE, str(REPO / "dags")],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=300,
-    )
-    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("PROBE")), None)
-    assert line, f"probe failed:\n{out.stdout}\n{out.stderr}"
-    return json.loads(line[len("PROBE") :])
+    return run_probe(_PROBE, tmp_path_factory.mktemp("airflow_home"), executor)
 
 
 @pytest.fixture(scope="module")

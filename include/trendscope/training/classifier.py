@@ -19,11 +19,9 @@ describe the file the daily run will load.
 from __future__ import annotations
 
 import copy
-import io
 import json
 import logging
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -296,23 +294,9 @@ def fine_tune(
 
 def export_onnx(model: Any, imgsz: int, path: Path) -> Path:
     """The model as ONNX: input ``images`` ``[N, 3, imgsz, imgsz]``, output logits."""
-    import torch
+    from trendscope.vision.efficientnet import export_onnx as onnx_bytes
 
-    model = model.cpu().float().eval()
-    buf = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            model,
-            (torch.zeros(1, 3, imgsz, imgsz),),
-            buf,
-            input_names=["images"],
-            output_names=["logits"],
-            dynamic_axes={"images": {0: "n"}, "logits": {0: "n"}},
-            opset_version=17,
-            dynamo=False,
-        )
-    path.write_bytes(buf.getvalue())
+    path.write_bytes(onnx_bytes(model.cpu().float().eval(), imgsz))
     return path
 
 

@@ -110,8 +110,9 @@ def onnx_cache_path(weights_path: str | os.PathLike[str], sha256: str) -> Path:
     return p.with_name(f"{p.stem}.{TIMM_ARCH}.{sha256[:16]}.onnx")
 
 
-def export_onnx(model: Any) -> bytes:
-    """The model as ONNX (dynamic batch, input ``images`` ``[N, 3, 224, 224]``, output logits)."""
+def export_onnx(model: Any, imgsz: int = CROP) -> bytes:
+    """The model as ONNX (dynamic batch, input ``images`` ``[N, 3, imgsz, imgsz]``, output
+    logits); also the export of a fine-tuned classifier (:mod:`trendscope.training`)."""
     import torch
 
     buf = io.BytesIO()
@@ -119,7 +120,7 @@ def export_onnx(model: Any) -> bytes:
         warnings.simplefilter("ignore")
         torch.onnx.export(
             model,
-            (torch.zeros(1, 3, CROP, CROP),),
+            (torch.zeros(1, 3, imgsz, imgsz),),
             buf,
             input_names=["images"],
             output_names=["logits"],
