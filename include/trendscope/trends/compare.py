@@ -552,37 +552,86 @@ def _compare_per_model(
 ) -> pa.Table:
     """:func:`compare_with_baseline`, with the fine rows of each target in ``changes`` judged
     only against the window days its current fine model labelled (:mod:`.series`)."""
-    rest_today, rest_history, parts = today, history, []
-    for (location, label), same_model_days in changes.items():
-        mine_today = _fine_rows_of(rest_today, location, label)
+    parts = _split_by_model(
+        today,
+        history,
+        ok,
+        "date",
+        pa.scalar(day, pa.date32()),
+        changes,
+        lambda t, h, o: compare_with_baseline(t, h, o, day, params),
+    )
+    return _ordered(parts, "date", COMPARED_DAILY_SCHEMA)
+
+
+def compare_periods_per_model(
+    current: pa.Table,
+    previous: pa.Table,
+    ok: pa.Table,
+    key: str,
+    params: TrendParams,
+    changes: Mapping[tuple[str, str], list[str]],
+) -> pa.Table:
+    """:func:`compare_periods` of period ``key``, with the fine rows of each target in
+    ``changes`` judged only against the earlier periods its current fine model labelled
+    throughout (:func:`~trendscope.trends.series.period_series`)."""
+    parts = _split_by_model(
+        current,
+        previous,
+        ok,
+        "period",
+        pa.scalar(key, pa.string()),
+        changes,
+        lambda c, p, o: compare_periods(c, p, params, o),
+    )
+    return _ordered(parts, "period", COMPARED_PERIOD_SCHEMA)
+
+
+def _split_by_model(
+    current: pa.Table,
+    history: pa.Table,
+    ok: pa.Table,
+    unit: str,
+    judged: pa.Scalar,
+    changes: Mapping[tuple[str, str], list[Any]],
+    compare: Any,
+) -> list[pa.Table]:
+    """``compare(current, history, ok)`` of everything but the changed targets' fine rows, and
+    of each changed target's fine rows against the units (days or periods) of its model."""
+    rest_current, rest_history, parts = current, history, []
+    for (location, label), same_model in changes.items():
+        mine_current = _fine_rows_of(rest_current, location, label)
         mine_history = _fine_rows_of(rest_history, location, label)
-        days = pa.array([*same_model_days, day], pa.date32())
+        units = pa.array([*same_model, judged.as_py()], judged.type)
         at_location = pc.equal(ok.column("location"), location)
         parts.append(
-            compare_with_baseline(
-                rest_today.filter(mine_today),
+            compare(
+                rest_current.filter(mine_current),
                 rest_history.filter(
-                    pc.and_(mine_history, pc.is_in(rest_history.column("date"), days))
+                    pc.and_(mine_history, pc.is_in(rest_history.column(unit), units))
                 ),
-                ok.filter(pc.and_(at_location, pc.is_in(ok.column("date"), days))),
-                day,
-                params,
+                ok.filter(pc.and_(at_location, pc.is_in(ok.column(unit), units))),
             )
         )
-        rest_today = rest_today.filter(pc.invert(mine_today))
+        rest_current = rest_current.filter(pc.invert(mine_current))
         rest_history = rest_history.filter(pc.invert(mine_history))
-    parts.insert(0, compare_with_baseline(rest_today, rest_history, ok, day, params))
+    parts.insert(0, compare(rest_current, rest_history, ok))
+    return parts
+
+
+def _ordered(parts: list[pa.Table], unit: str, schema: pa.Schema) -> pa.Table:
+    """The parts as one table, in the order of the comparison's own output."""
     con = duckdb.connect()
     try:
-        con.register("r", pa.concat_tables(parts))
+        con.register("r", pa.concat_tables([p.cast(schema) for p in parts]))
         return (
             con.sql(
-                "SELECT * FROM r ORDER BY location, date, list_position($order, trend), "
+                f"SELECT * FROM r ORDER BY location, {unit}, list_position($order, trend), "
                 "p_adjusted NULLS LAST, kind, label, fine_label NULLS FIRST",
                 params={"order": list(TRENDS)},
             )
             .to_arrow_table()
-            .cast(COMPARED_DAILY_SCHEMA)
+            .cast(schema)
         )
     finally:
         con.close()

@@ -19,9 +19,15 @@ from trendscope.tables import storage
 from trendscope.tables.paths import PARTITION_FILE, join
 from trendscope.tables.published import read_days
 from trendscope.tables.schemas import TRENDS_MONTHLY, TRENDS_WEEKLY, TableContract, conform
-from trendscope.trends.calendar import period_days, period_kind
-from trendscope.trends.compare import TrendParams, compare_locations, compare_periods
+from trendscope.trends.calendar import period_days, period_kind, previous_periods
+from trendscope.trends.compare import (
+    TrendParams,
+    compare_locations,
+    compare_periods,
+    compare_periods_per_model,
+)
 from trendscope.trends.counting import ok_counts, rollup
+from trendscope.trends.series import fine_series, model_changes, period_series
 
 ROLLUP_TABLES: dict[str, TableContract] = {"week": TRENDS_WEEKLY, "month": TRENDS_MONTHLY}
 """The published table of each rollup period kind."""
@@ -65,7 +71,14 @@ def compute_period(
     counts = rollup(images, detections, kind, include_scenes)
     ok = ok_counts(images, kind)
     current = pc.equal(counts.column("period"), key)
-    table = compare_periods(counts.filter(current), counts.filter(pc.invert(current)), params, ok)
+    this, earlier = counts.filter(current), counts.filter(pc.invert(current))
+    # a target whose fine model changed: its fine rows start a new series (trends.series)
+    series = period_series(fine_series(detections), kind)
+    changes = model_changes(series, key, previous_periods(key, params.window(kind)))
+    if changes:
+        table = compare_periods_per_model(this, earlier, ok, key, params, changes)
+    else:
+        table = compare_periods(this, earlier, params, ok)
     table = table.filter(pc.equal(table.column("period"), key))
     return conform(contract_, table)
 

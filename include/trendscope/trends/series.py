@@ -22,6 +22,8 @@ from datetime import date
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from trendscope.trends.calendar import Period, period_key
+
 SERIES_COLUMN = "fine_model_sha256"
 
 
@@ -57,4 +59,20 @@ def model_changes(
             continue
         current = by_day.get(day) or by_day[max(seen)]
         out[key] = [d for d in window if d in by_day and by_day[d] == current]
+    return out
+
+
+def period_series(
+    series: dict[tuple[str, str], dict[date, set[str]]], kind: Period
+) -> dict[tuple[str, str], dict[str, set[str]]]:
+    """:func:`fine_series` by period (``week``/``month``): each period's set of fine models.
+
+    A period labelled by two models matches no other period, so a rollup over a model change
+    judges that target's fine rows against no baseline (``insufficient``), as a day does.
+    """
+    out: dict[tuple[str, str], dict[str, set[str]]] = {}
+    for key, by_day in series.items():
+        periods = out.setdefault(key, {})
+        for day, models in by_day.items():
+            periods.setdefault(period_key(day, kind), set()).update(models)
     return out

@@ -84,3 +84,36 @@ def test_model_changes_names_the_days_of_the_current_model() -> None:
     assert model_changes(series, days[3], days[:3]) == {("shibuya", "cat"): days[1:3]}
     # one model in the window: nothing to split
     assert model_changes(series, days[3], days[1:3]) == {}
+
+
+WEEK45 = [date(2026, 11, 2) + timedelta(days=k) for k in range(7)]  # 2026-W45, Mon-Sun
+WEEKS = [WEEK45[0] + timedelta(days=k) for k in range(-28, 7)]  # W41..W45, 100 cats a day
+
+
+@pytest.mark.parametrize(
+    ("switch_day", "expected_trend", "baseline_tabby"),
+    [
+        (None, "rising", 30 * 28),  # one model: 30% -> 80% tabby over four weeks is a rise
+        (date(2026, 10, 26), "stable", 80 * 7),  # switched with W44: judged on W44 only
+        (date(2026, 11, 2), "insufficient", 0),  # switched with W45: no baseline yet
+        (date(2026, 11, 5), "insufficient", 0),  # switched within W45: two models, no series
+    ],
+)
+def test_a_weekly_rollup_over_a_model_change_starts_a_new_series(
+    switch_day, expected_trend, baseline_tabby
+) -> None:
+    from trendscope.trends.rollups import compute_period
+
+    models = {d: NEW if switch_day and d >= switch_day else OLD for d in WEEKS}
+    first_80 = switch_day or WEEK45[0]
+    images, detections = _history(models, {d: 80 if d >= first_80 else 30 for d in WEEKS})
+
+    result = compute_period(
+        images, detections, "2026-W45", TrendParams(min_baseline_images=50), include_scenes=False
+    )
+
+    tabby = _row(result, "tabby")
+    assert (tabby["trend"], tabby["baseline_images"]) == (expected_trend, baseline_tabby)
+    # the cats' total counts detections: its whole four-week baseline, whatever the models
+    total = _row(result, None)
+    assert (total["baseline_images"], total["trend"]) == (100 * 28, "stable")
