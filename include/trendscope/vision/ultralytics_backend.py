@@ -46,7 +46,23 @@ def _offline_yolo() -> Any:
 
     checks.AUTOINSTALL = False
     events.events.enabled = False
+    _restore_pil_open()
     return YOLO
+
+
+def _restore_pil_open() -> None:
+    """Undo Ultralytics' process-wide patch of ``PIL.Image.open``.
+
+    Its patch answers a file Pillow cannot identify by installing a HEIF plugin with pip, so
+    after a YOLO model loads, ingest in the same process would quarantine garbage as a missing
+    module (or try the network) instead of "unrecognised". Trendscope decodes its own inputs.
+    """
+    from PIL import Image
+    from ultralytics.utils import patches
+
+    original = getattr(patches, "_image_open", None)
+    if original is not None and Image.open is not original:
+        Image.open = original
 
 
 def vocabulary_of(names: dict[int, str] | Sequence[str]) -> tuple[str, ...]:

@@ -173,3 +173,21 @@ def test_missing_weights_say_how_to_fetch(vision_config, tmp_path) -> None:
     cfg = vision_config.model_copy(update={"models_dir": str(tmp_path)})
     with pytest.raises(FileNotFoundError, match="make models"):
         load_classifier(cfg)
+
+
+def test_loading_yolo_leaves_pil_and_ingest_as_they_were() -> None:
+    """Ultralytics patches PIL.Image.open to pip-install a HEIF plugin on unknown files; after a
+    YOLO model loads in the process, ingest must still quarantine garbage as unrecognised."""
+    from PIL import Image
+
+    from trendscope.config import load_config
+    from trendscope.ingest.inspect import inspect_bytes
+    from trendscope.vision.ultralytics_backend import _offline_yolo
+
+    _offline_yolo()
+    from ultralytics.utils import patches
+
+    assert Image.open is patches._image_open  # the original, kept by Ultralytics
+    source = load_config(None).source
+    insp = inspect_bytes(b"\x00\x01garbage" * 50, source)
+    assert not insp.ok and "unrecognised" in insp.reason
